@@ -1,0 +1,70 @@
+"""Command-line dispatcher. Each command lives in its own module under ``uer_ray.cli`` and
+exposes ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their
+command runs, so ``run.py vocab`` never pays for importing Ray or torch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from uer_ray.errors import UerRayError
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "vocab": ("uer_ray.cli.vocab", "build a vocabulary (wordpiece, sentencepiece, char) from a corpus"),
+    "preprocess": ("uer_ray.cli.preprocess", "turn corpus files into Parquet training shards"),
+    "pretrain": ("uer_ray.cli.pretrain", "pre-train a model on shards with Ray Train"),
+    "finetune": ("uer_ray.cli.finetune", "fine-tune on a downstream task"),
+    "predict": ("uer_ray.cli.predict", "run a fine-tuned model over a file"),
+    "convert": ("uer_ray.cli.convert", "convert checkpoints between Hugging Face and uer_ray"),
+    "search": ("uer_ray.cli.search", "Ray Tune search over encoder x target x weight"),
+    "zoo": ("uer_ray.cli.zoo", "list, show, publish, load, remove model-zoo entries"),
+    "quickstart": ("uer_ray.cli.quickstart", "the whole loop on bundled sample data"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, help_) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, help_)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = _available()
+    parser = argparse.ArgumentParser(
+        prog="uer-ray",
+        description="uer_ray: assemble-on-demand pre-training on Ray "
+        "(embedding x encoder x weighted targets).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in commands.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.print_usage(sys.stderr)
+            import difflib
+
+            close = difflib.get_close_matches(argv[0], commands, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            print(f"uer-ray: unknown command {argv[0]!r}{hint}", file=sys.stderr)
+            return 2
+        parser.print_help()
+        return 0
+    name = argv[0]
+    module = importlib.import_module(commands[name][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"uer-ray {name}", description=commands[name][1])
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"uer-ray {name}: interrupted", file=sys.stderr)
+        return 130
+    except UerRayError as e:
+        print(f"uer-ray {name}: error: {e}", file=sys.stderr)
+        return 2
