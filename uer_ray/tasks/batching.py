@@ -1,0 +1,67 @@
+"""Batches of encoded examples: padded to the longest row of the batch, with examples of similar
+length grouped together (on a CPU, an LSTM over a batch costs as much as its longest row, so
+grouping by length makes an epoch several times faster without changing what is learned)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+import torch
+
+# Training batches are formed inside pools of this many batches, sorted by length, so the order
+# stays random at the scale of an epoch while each batch holds similar lengths.
+POOL_BATCHES = 50
+
+
+def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Examples -> ``input_ids``/``segment_ids`` (B,T) long, and ``label`` when present:
+    (B,) long for classes, (B,) float for scores, (B,T) long for tags (padding -100)."""
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    segs = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[i, :n] = torch.tensor(e["input_ids"], dtype=torch.long)
+        segs[i, :n] = torch.tensor(e["segment_ids"], dtype=torch.long)
+    batch = {"input_ids": ids, "segment_ids": segs}
+    first = examples[0].get("label")
+    if first is None:
+        return batch
+    if isinstance(first, list):
+        labels = torch.full((len(examples), width), -100, dtype=torch.long)
+        for i, e in enumerate(examples):
+            labels[i, : len(e["label"])] = torch.tensor(e["label"], dtype=torch.long)
+        batch["label"] = labels
+    elif isinstance(first, float):
+        batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.float)
+    else:
+        batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.long)
+    return batch
+
+
+def train_order(examples: Sequence[dict], batch_size: int, seed: int) -> list[list[int]]:
+    """Index batches for one training epoch: shuffled, then length-sorted within pools of
+    ``POOL_BATCHES`` batches, then the batches shuffled again. Same seed, same batches."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    batches = []
+    pool = batch_size * POOL_BATCHES
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: len(examples[i]["input_ids"]))
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_order(examples: Sequence[dict], batch_size: int) -> list[list[int]]:
+    """Index batches for inference: sorted by length (predictions are put back in file order)."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def iterate(examples: Sequence[dict], batches: list[list[int]], pad_id: int) -> Iterator[tuple[list[int], dict]]:
+    """(indices, collated batch) for each index batch."""
+    for index in batches:
+        yield index, collate([examples[i] for i in index], pad_id)
