@@ -1,0 +1,87 @@
+"""Checkpoint directories: save/load round trip, mismatch errors, load_weights, no pickle."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny_models import VOCAB, make_batch, tiny
+
+import uer_ray
+from uer_ray.errors import MismatchError
+from uer_ray.models import build_model, load_weights, save_pretrained
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def test_round_trip_gives_identical_weights_and_logits(tmp_path):
+    model = build_model(tiny(), vocab_size=VOCAB).eval()
+    save_pretrained(model, tmp_path / "ckpt", meta={"steps": 3})
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "meta.json", "model.safetensors"]
+    loaded = uer_ray.load_model(tmp_path / "ckpt")
+    assert not loaded.training and loaded.tokenizer is None
+    _same_state(model, loaded)
+    b = make_batch()
+    for k, v in model.logits(b["input_ids"], b["segment_ids"]).items():
+        torch.testing.assert_close(loaded.logits(b["input_ids"], b["segment_ids"])[k], v, atol=0, rtol=0)
+    assert json.loads((tmp_path / "ckpt" / "meta.json").read_text())["steps"] == 3
+
+
+def test_tied_weights_are_stored_once(tmp_path):
+    model = build_model(tiny(targets={"mlm": 1.0}), vocab_size=VOCAB)
+    save_pretrained(model, tmp_path / "c")
+    keys = set(load_file(str(tmp_path / "c" / "model.safetensors")))
+    assert "embedding.word.weight" in keys and "targets.mlm.output_bias" in keys
+    assert not any(k.startswith("targets.mlm.output.") for k in keys)
+
+
+def test_manually_shared_tensors_survive_saving(tmp_path):
+    model = build_model(tiny(target_options={"mlm": {"tie_weights": False}}), vocab_size=VOCAB)
+    model.targets.mlm.output.weight = model.embedding.word.weight  # a user's own tying
+    save_pretrained(model, tmp_path / "c")
+    loaded = uer_ray.load_model(tmp_path / "c")
+    torch.testing.assert_close(loaded.targets.mlm.output.weight, model.embedding.word.weight)
+
+
+def test_config_weights_mismatch_names_keys_and_shapes(tmp_path):
+    save_pretrained(build_model(tiny(), vocab_size=VOCAB), tmp_path / "c")
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    cfg["vocab_size"] = VOCAB + 2
+    cfg["targets"] = {"mlm": 1.0}
+    (tmp_path / "c" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(MismatchError) as e:
+        uer_ray.load_model(tmp_path / "c")
+    msg = str(e.value)
+    assert "embedding.word.weight: checkpoint (40, 16) vs model (42, 16)" in msg
+    assert "targets.sp.pooler.weight" in msg
+
+
+def test_load_weights_copies_encoder_and_reports(tmp_path):
+    src = build_model(tiny(), vocab_size=VOCAB)
+    save_pretrained(src, tmp_path / "c")
+    dst = build_model(tiny(targets={"lm": 1.0}, encoder_options={"transformer": {"mask": "causal"}}),
+                      vocab_size=VOCAB)
+    report = load_weights(dst, tmp_path / "c")
+    assert "encoder.layers.0.attn.qkv.weight" in report["loaded"] and not report["missing"]
+    assert "targets.sp.output.weight" in report["ignored"]
+    torch.testing.assert_close(dst.encoder.layers[1].ffn.inner.weight, src.encoder.layers[1].ffn.inner.weight)
+    wide = build_model(tiny(hidden_size=32, emb_size=32), vocab_size=VOCAB)
+    with pytest.raises(MismatchError, match=r"embedding.word.weight: checkpoint \(40, 16\) vs model \(40, 32\)"):
+        load_weights(wide, tmp_path / "c")
+
+
+def test_tokenizer_is_saved_with_its_own_save(tmp_path):
+    class Tok:
+        def save(self, d):
+            d.mkdir()
+            (d / "vocab.txt").write_text("[PAD]\n")
+
+    save_pretrained(build_model(tiny(), vocab_size=VOCAB), tmp_path / "c", tokenizer=Tok())
+    assert (tmp_path / "c" / "tokenizer" / "vocab.txt").read_text() == "[PAD]\n"

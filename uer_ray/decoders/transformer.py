@@ -1,0 +1,80 @@
+"""Transformer decoder (Vaswani et al. 2017) for the sequence-to-sequence targets (``mt`` as in
+CoVe, McCann et al. 2017; ``ae``): its own target-side word + position embedding, causal
+self-attention, cross-attention over the encoder output, feed-forward.
+
+Parameter names: ``embedding.word.weight``, ``embedding.pos.weight``, ``embedding.norm.*``,
+``layers.{i}.{attn,attn_norm,cross,cross_norm,ffn,ffn_norm}.*``, ``final_norm`` when pre-LN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from uer_ray.decoders.registry import DECODERS
+from uer_ray.embeddings.config import EmbeddingConfig
+from uer_ray.embeddings.embedding import Embedding
+from uer_ray.layers.attention import attention_mask
+from uer_ray.layers.transformer_layer import TransformerDecoderLayer
+from uer_ray.layers.validation import require_positive, require_probability
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerDecoderConfig:
+    """Sizes of the decoder; shared model sizes fill these, ``decoder_options`` override them."""
+
+    hidden_size: int = 128
+    layers: int = 2
+    heads: int = 2
+    ffn_size: int = 512
+    act: Literal["gelu", "gelu_tanh", "relu", "silu"] = "gelu"
+    pre_ln: bool = False
+    layernorm_eps: float = 1e-12
+    dropout: float = 0.1
+    max_seq_length: int = 512
+    position: Literal["pos", "sinusoidal_pos"] = "pos"
+
+    def __post_init__(self) -> None:
+        require_positive(self, "hidden_size", "layers", "heads", "ffn_size", "layernorm_eps",
+                         "max_seq_length")
+        require_probability(self, "dropout")
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by heads {self.heads}")
+
+
+@DECODERS.register("transformer")
+class TransformerDecoder(nn.Module):
+    """tgt_ids (B,T2), memory (B,T,M) -> (B,T2,H)."""
+
+    Config = TransformerDecoderConfig
+
+    def __init__(self, cfg: TransformerDecoderConfig, *, vocab_size: int, memory_dim: int):
+        super().__init__()
+        emb = EmbeddingConfig(emb_size=cfg.hidden_size, max_seq_length=cfg.max_seq_length,
+                              layernorm_eps=cfg.layernorm_eps, dropout=cfg.dropout)
+        self.embedding = Embedding(["word", cfg.position], emb, vocab_size)
+        self.layers = nn.ModuleList(
+            TransformerDecoderLayer(cfg.hidden_size, memory_dim, cfg.heads, cfg.ffn_size, act=cfg.act,
+                                    pre_ln=cfg.pre_ln, eps=cfg.layernorm_eps, dropout=cfg.dropout,
+                                    attention_dropout=cfg.dropout)
+            for _ in range(cfg.layers)
+        )
+        self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layernorm_eps) if cfg.pre_ln else None
+        self.output_dim = cfg.hidden_size
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        return self.embedding.part("word").output_weight
+
+    def forward(self, tgt_ids: torch.Tensor, tgt_padding: torch.Tensor | None,
+                memory: torch.Tensor, memory_padding: torch.Tensor | None) -> torch.Tensor:
+        t2, t = tgt_ids.shape[1], memory.shape[1]
+        x = self.embedding(tgt_ids, tgt_ids)  # the decoder embedding has no segment part
+        self_mask, self_causal = attention_mask(tgt_padding, True, t2, t2)
+        memory_mask, _ = attention_mask(memory_padding, False, t2, t)
+        for layer in self.layers:
+            x = layer(x, memory, self_mask, self_causal, memory_mask)
+        return self.final_norm(x) if self.final_norm is not None else x

@@ -1,0 +1,52 @@
+"""Position embeddings: learned (``pos``, BERT/GPT-2) and fixed sinusoidal (``sinusoidal_pos``,
+Vaswani et al. 2017). Positions count from 0 at the first token; padding is at the right, so
+real tokens get the same positions with or without padding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from uer_ray.embeddings.config import EmbeddingConfig
+from uer_ray.embeddings.registry import EMBEDDINGS
+
+
+def _check_length(t: int, limit: int) -> None:
+    if t > limit:
+        raise ValueError(f"sequence length {t} exceeds max_seq_length {limit} of the position embedding")
+
+
+@EMBEDDINGS.register("pos")
+class PositionEmbedding(nn.Module):
+    """Learned table (max_seq_length, E); input_ids (B,T) -> (1,T,E). Parameter: ``weight``."""
+
+    def __init__(self, cfg: EmbeddingConfig, vocab_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cfg.max_seq_length, cfg.emb_size).normal_(0.0, 0.02))
+
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+        t = input_ids.shape[1]
+        _check_length(t, self.weight.shape[0])
+        return self.weight[:t].unsqueeze(0)
+
+
+@EMBEDDINGS.register("sinusoidal_pos")
+class SinusoidalPositionEmbedding(nn.Module):
+    """Fixed sin/cos table; input_ids (B,T) -> (1,T,E). No parameters (a non-persistent buffer)."""
+
+    def __init__(self, cfg: EmbeddingConfig, vocab_size: int):
+        super().__init__()
+        n, e = cfg.max_seq_length, cfg.emb_size
+        pos = torch.arange(n, dtype=torch.float32)[:, None]
+        freq = torch.exp(torch.arange(0, e, 2, dtype=torch.float32) * (-math.log(10000.0) / e))
+        table = torch.zeros(n, e)
+        table[:, 0::2] = torch.sin(pos * freq)
+        table[:, 1::2] = torch.cos(pos * freq)[:, : e // 2]
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+        t = input_ids.shape[1]
+        _check_length(t, self.table.shape[0])
+        return self.table[:t].unsqueeze(0)

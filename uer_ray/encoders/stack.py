@@ -1,0 +1,25 @@
+"""A stack of encoders, the output of one feeding the next (UER paper §3.3, e.g. ``[cnn, lstm]``).
+
+Parameter names: ``stack.{i}.*`` with each member's own names."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EncoderStack(nn.Module):
+    """(B,T,D) -> (B,T,H) through each member in turn; the builder has checked the widths chain."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.stack = nn.ModuleList(members)
+        self.input_dim = members[0].input_dim
+        self.output_dim = members[-1].output_dim
+        self.bidirectional = members[-1].bidirectional
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        for member in self.stack:
+            x = member(x, padding_mask)
+        return x
+

@@ -1,0 +1,79 @@
+"""Multi-head attention on ``torch.nn.functional.scaled_dot_product_attention``
+(Vaswani et al. 2017, "Attention Is All You Need").
+
+Parameter names (stable; the Hugging Face interop maps onto them):
+  self-attention:  ``qkv`` Linear(H, 3H) — rows [0:H] query, [H:2H] key, [2H:3H] value — and ``out`` Linear(H, H)
+  cross-attention: ``q`` Linear(H, H), ``kv`` Linear(M, 2H) — rows [0:H] key, [H:2H] value — and ``out``
+One fused projection for Q, K and V is one matrix multiply instead of three, which matters at
+small hidden sizes on CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def attention_mask(
+    padding_mask: torch.Tensor | None, causal: bool, q_len: int, k_len: int
+) -> tuple[torch.Tensor | None, bool]:
+    """The mask argument for SDPA: (mask (B,1,Tq,Tk) bool or None, is_causal flag).
+
+    ``padding_mask`` (B,Tk) is True at padding keys. Without padding the mask is None so that SDPA
+    can take its fused kernels; with padding and causality both are folded into one boolean mask
+    (True = may attend)."""
+    if padding_mask is None:
+        return None, causal
+    keep = ~padding_mask[:, None, None, :]  # (B,1,1,Tk)
+    if causal:
+        tri = torch.ones(q_len, k_len, dtype=torch.bool, device=padding_mask.device).tril(k_len - q_len)
+        keep = keep & tri
+    return keep, False
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: (B,T,H) -> (B,T,H)."""
+
+    def __init__(self, hidden_size: int, heads: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        if hidden_size % heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
+        self.out = nn.Linear(hidden_size, hidden_size, bias=bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
+        b, t, h = x.shape
+        # (B,T,3,heads,d) -> three (B,heads,T,d) views, no copies
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out(y.transpose(1, 2).reshape(b, t, h))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of queries (B,Tq,H) over a memory (B,Tk,M) -> (B,Tq,H)."""
+
+    def __init__(self, hidden_size: int, memory_size: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if hidden_size % heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.q = nn.Linear(hidden_size, hidden_size)
+        self.kv = nn.Linear(memory_size, 2 * hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b, tq, h = x.shape
+        tk, d = memory.shape[1], h // self.heads
+        q = self.q(x).view(b, tq, self.heads, d).transpose(1, 2)
+        k, v = self.kv(memory).view(b, tk, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(b, tq, h))

@@ -1,0 +1,72 @@
+"""One transformer block, post-LN (BERT, Devlin et al. 2019) or pre-LN (GPT-2, Radford et al. 2019),
+and the decoder block with cross-attention (Vaswani et al. 2017).
+
+Parameter names (stable): ``attn`` (SelfAttention), ``attn_norm``, ``ffn`` (FeedForward),
+``ffn_norm``; the decoder block adds ``cross`` (CrossAttention) and ``cross_norm``.
+In a post-LN block ``attn_norm`` follows the attention residual; in a pre-LN block it precedes it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uer_ray.layers.attention import CrossAttention, SelfAttention
+from uer_ray.layers.feed_forward import FeedForward
+
+
+class TransformerLayer(nn.Module):
+    """(B,T,H) -> (B,T,H); ``mask``/``is_causal`` come from ``attention_mask``."""
+
+    def __init__(self, hidden_size: int, heads: int, ffn_size: int, *, act: str = "gelu",
+                 pre_ln: bool = False, eps: float = 1e-12, dropout: float = 0.1,
+                 attention_dropout: float = 0.1):
+        super().__init__()
+        self.pre_ln = pre_ln
+        self.dropout = dropout
+        self.attn = SelfAttention(hidden_size, heads, attention_dropout)
+        self.attn_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.ffn = FeedForward(hidden_size, ffn_size, act)
+        self.ffn_norm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
+        if self.pre_ln:
+            x = x + self._drop(self.attn(self.attn_norm(x), mask, is_causal))
+            return x + self._drop(self.ffn(self.ffn_norm(x)))
+        x = self.attn_norm(x + self._drop(self.attn(x, mask, is_causal)))
+        return self.ffn_norm(x + self._drop(self.ffn(x)))
+
+
+class TransformerDecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention over the encoder memory, feed-forward.
+
+    x (B,Tq,H), memory (B,Tk,M) -> (B,Tq,H)."""
+
+    def __init__(self, hidden_size: int, memory_size: int, heads: int, ffn_size: int, *,
+                 act: str = "gelu", pre_ln: bool = False, eps: float = 1e-12,
+                 dropout: float = 0.1, attention_dropout: float = 0.1):
+        super().__init__()
+        self.pre_ln = pre_ln
+        self.dropout = dropout
+        self.attn = SelfAttention(hidden_size, heads, attention_dropout)
+        self.attn_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.cross = CrossAttention(hidden_size, memory_size, heads, attention_dropout)
+        self.cross_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.ffn = FeedForward(hidden_size, ffn_size, act)
+        self.ffn_norm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
+    def forward(self, x, memory, self_mask, self_causal, memory_mask):
+        if self.pre_ln:
+            x = x + self._drop(self.attn(self.attn_norm(x), self_mask, self_causal))
+            x = x + self._drop(self.cross(self.cross_norm(x), memory, memory_mask))
+            return x + self._drop(self.ffn(self.ffn_norm(x)))
+        x = self.attn_norm(x + self._drop(self.attn(x, self_mask, self_causal)))
+        x = self.cross_norm(x + self._drop(self.cross(x, memory, memory_mask)))
+        return self.ffn_norm(x + self._drop(self.ffn(x)))

@@ -1,0 +1,118 @@
+"""``build_model``: a ``ModelConfig`` (or its dict) + runtime values -> ``Model``.
+
+Every check happens here, before any training: unknown module names (with "did you mean"),
+component options that do not fit their config, widths that do not chain from the embedding
+through the encoder stack, targets that need a decoder or a runtime value they did not get.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from uer_ray import config as cfgio
+from uer_ray.config import ConfigError
+from uer_ray.decoders import DECODERS
+from uer_ray.embeddings import EMBEDDINGS, Embedding, EmbeddingConfig
+from uer_ray.encoders import ENCODERS, EncoderStack
+from uer_ray.models.config import ModelConfig
+from uer_ray.models.model import Model
+from uer_ray.targets import TARGETS, TargetContext
+
+
+def component_config(cls: type, shared: ModelConfig, options: dict[str, Any], path: str) -> Any:
+    """Config ``cls`` filled from the shared sizes it has fields for, then from ``options``."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in cfgio.to_dict(shared).items() if k in fields}
+    try:
+        base = cls(**values)
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from e
+    return cfgio.from_dict(cls, {**cfgio.to_dict(base), **options}, path)
+
+
+def _check_option_names(section: str, options: dict, names: list[str]) -> None:
+    for key in options:
+        if key not in names:
+            raise ConfigError(f"{section}.{key}: not a module of this model (it has: {', '.join(names)})")
+
+
+def build_encoder(config: ModelConfig, input_dim: int) -> nn.Module:
+    """The encoder (or stack) with each member's input width checked against its predecessor."""
+    names = config.encoder_names
+    _check_option_names("encoder_options", config.encoder_options, names)
+    members, width, source = [], input_dim, f"the embedding (emb_size {input_dim})"
+    for i, name in enumerate(names):
+        cls = ENCODERS.get(name)
+        cfg = component_config(cls.Config, config, config.encoder_options.get(name, {}),
+                               f"encoder_options.{name}")
+        expected = cls.expected_input_dim(cfg)
+        if expected is not None and expected != width:
+            where = f"encoder {name!r}" + (f" (stack position {i})" if len(names) > 1 else "")
+            raise ConfigError(f"dimension mismatch: {source} outputs width {width} but {where} "
+                              f"expects input width {expected}")
+        members.append(cls(cfg, width))
+        width, source = members[-1].output_dim, f"encoder {name!r} (stack position {i})"
+    return members[0] if len(members) == 1 else EncoderStack(members)
+
+
+def _decoder_factory(config: ModelConfig, memory_dim: int):
+    if config.decoder is None:
+        return None
+    cls = DECODERS.get(config.decoder)
+    cfg = component_config(cls.Config, config, config.decoder_options, "decoder_options")
+    return lambda vocab: cls(cfg, vocab_size=vocab, memory_dim=memory_dim)
+
+
+def build_targets(config: ModelConfig, embedding: Embedding, encoder: nn.Module) -> dict[str, nn.Module]:
+    names = list(config.targets)
+    _check_option_names("target_options", config.target_options, names)
+    ctx = TargetContext(
+        hidden_size=encoder.output_dim, vocab_size=config.vocab_size, word_embedding=embedding.part("word"),
+        tgt_vocab_size=config.tgt_vocab_size, pad_id=config.pad_id,
+        encoder_name=config.encoder_names[-1], encoder_bidirectional=bool(encoder.bidirectional),
+        make_decoder=_decoder_factory(config, encoder.output_dim),
+    )
+    targets = {}
+    for name in names:
+        cls = TARGETS.get(name)
+        if cls.needs_decoder and ctx.make_decoder is None:
+            raise ConfigError(f"targets.{name}: target {name!r} needs a decoder; set \"decoder\": "
+                              f"\"transformer\" (available: {', '.join(DECODERS.names())})")
+        cfg = component_config(cls.Config, config, config.target_options.get(name, {}),
+                               f"target_options.{name}")
+        try:
+            targets[name] = cls(cfg, ctx)
+        except ValueError as e:
+            raise ConfigError(f"targets.{name}: {e}") from e
+    return targets
+
+
+def build_model(config: dict | ModelConfig, *, vocab_size: int | None = None,
+                tgt_vocab_size: int | None = None, pad_id: int | None = None) -> Model:
+    """Assemble the model that ``config`` names. Runtime values given here override the config's
+    and are recorded in ``model.config`` so a checkpoint rebuilds the same model."""
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.from_dict(config)
+    runtime = {k: v for k, v in {"vocab_size": vocab_size, "tgt_vocab_size": tgt_vocab_size,
+                                 "pad_id": pad_id}.items() if v is not None}
+    if runtime:
+        config = cfgio.from_dict(ModelConfig, {**config.to_dict(), **runtime}, "config")
+    if config.vocab_size is None:
+        raise ConfigError("vocab_size is not set: pass build_model(..., vocab_size=tokenizer.vocab_size)")
+    for name in config.embedding:
+        EMBEDDINGS.get(name)  # unknown names fail first, with "did you mean"
+    for name in config.encoder_names:
+        ENCODERS.get(name)
+    for name in config.targets:
+        TARGETS.get(name)
+    emb_cfg = component_config(EmbeddingConfig, config, config.embedding_options, "embedding_options")
+    try:
+        embedding = Embedding(config.embedding, emb_cfg, config.vocab_size)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    encoder = build_encoder(config, embedding.output_dim)
+    targets = build_targets(config, embedding, encoder)
+    return Model(config, embedding, encoder, targets)

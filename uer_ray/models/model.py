@@ -1,0 +1,78 @@
+"""``Model``: embedding -> encoder -> weighted targets (UER paper §3: the assemble-on-demand
+model). Built by ``uer_ray.models.build_model``; loaded by ``uer_ray.load_model``.
+
+Parameter names: ``embedding.*``, ``encoder.*`` (``encoder.stack.{i}.*`` for a stack),
+``targets.<name>.*``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from uer_ray.models.config import ModelConfig
+from uer_ray.models.output import ModelOutput
+
+
+class Model(nn.Module):
+    """batch -> ModelOutput; ``encode`` (B,T) ids -> (B,T,H); ``logits`` -> dict of target logits."""
+
+    def __init__(self, config: ModelConfig, embedding: nn.Module, encoder: nn.Module,
+                 targets: dict[str, nn.Module]):
+        super().__init__()
+        self.config = config
+        self.embedding = embedding
+        self.encoder = encoder
+        self.targets = nn.ModuleDict(targets)
+        self.weights = dict(config.targets)
+        self.hidden_size = encoder.output_dim
+        self.tokenizer = None  # set by load_model when the checkpoint has a tokenizer/
+
+    @staticmethod
+    def padding_mask(segment_ids: torch.Tensor) -> torch.Tensor | None:
+        """(B,T) True at padding (segment id 0), or None when the batch has no padding, which
+        lets attention use its fused kernels."""
+        mask = segment_ids == 0
+        return mask if bool(mask.any()) else None
+
+    def _encode(self, input_ids, segment_ids) -> tuple[torch.Tensor, torch.Tensor | None]:
+        padding = self.padding_mask(segment_ids)
+        return self.encoder(self.embedding(input_ids, segment_ids), padding), padding
+
+    def encode(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+        """(B,T), (B,T) -> (B,T,H). Padding (segment id 0, at the right) never changes the hidden
+        states of real tokens."""
+        return self._encode(input_ids, segment_ids)[0]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        """Σ weight·loss over the targets, with each target's loss/accuracy/count as floats."""
+        hidden, padding = self._encode(batch["input_ids"], batch["segment_ids"])
+        total, losses, names, values = None, {}, [], []
+        for name, target in self.targets.items():
+            out = target(hidden, batch, padding)
+            losses[name] = out.loss
+            weighted = self.weights[name] * out.loss
+            total = weighted if total is None else total + weighted
+            for key, value in out.metrics.items():
+                names.append(f"{name}/{key}")
+                values.append(value.detach().float().reshape(()))
+        names.append("loss")
+        values.append(total.detach().float())
+        metrics = dict(zip(names, torch.stack(values).tolist(), strict=False))  # one host sync for all metrics
+        return ModelOutput(loss=total, metrics=metrics, losses=losses, hidden=hidden)
+
+    @torch.no_grad()
+    def logits(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+               tgt_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Target name -> logits: ``mlm`` (B,T,V) at every position, ``lm`` (B,T,V), ``sp``/``cls``
+        (B,labels), ``bilm`` (B,T,2,V), ``ae`` (B,T-1,V), ``mt`` (B,T2-1,V) only with ``tgt_ids``."""
+        hidden, padding = self._encode(input_ids, segment_ids)
+        batch = {"input_ids": input_ids, "segment_ids": segment_ids}
+        if tgt_ids is not None:
+            batch["tgt_ids"] = tgt_ids
+        out = {}
+        for name, target in self.targets.items():
+            if name == "mt" and tgt_ids is None:
+                continue
+            out[name] = target.logits(hidden, batch, padding)
+        return out
