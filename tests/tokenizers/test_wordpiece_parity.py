@@ -1,0 +1,71 @@
+"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora.
+
+In transformers 5.x ``BertTokenizer`` is the ``tokenizers``-backed class; the original pure-Python
+implementation survives as ``BertTokenizerLegacy``. Both are compared.
+"""
+
+import pytest
+from conftest import shared_data
+
+from uer_ray.tokenizers import build_tokenizer
+
+transformers = pytest.importorskip("transformers")
+
+CASES = [
+    ("corpora/CLUECorpusSmall_sampled.txt", "vocab/google_zh_vocab.txt"),
+    ("corpora/wikitext2_valid.txt", "vocab/google_uncased_en_vocab.txt"),
+]
+
+
+def _lines(path):
+    return path.read_text(encoding="utf-8").split("\n")
+
+
+@pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
+def test_every_line_matches_bert_tokenizer(corpus, vocab):
+    from transformers import BertTokenizer
+    from transformers.models.bert.tokenization_bert import load_vocab
+
+    lines = _lines(shared_data(corpus))
+    vocab_path = shared_data(vocab)
+    ours = build_tokenizer("wordpiece", vocab=vocab_path)
+    assert ours.lowercase  # both vocabularies are uncased
+    ref = BertTokenizer(vocab=load_vocab(str(vocab_path)), do_lower_case=True)
+    expected = ref(lines, add_special_tokens=False)["input_ids"]
+    got = ours.encode_batch(lines)
+    flat, offsets = ours.encode_flat(lines)
+    bad = [i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b]
+    assert len(got) == len(expected) == len(lines)
+    assert not bad, f"{len(bad)} of {len(lines)} lines differ, first at line {bad[0] + 1}"
+    assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(lines))] == expected
+
+
+@pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
+def test_matches_legacy_python_bert_tokenizer(corpus, vocab):
+    """The original (pure-Python) BERT tokenizer, on every 4th line to keep the test short."""
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    lines = _lines(shared_data(corpus))[::4]
+    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab))
+    ref = BertTokenizerLegacy(str(shared_data(vocab)), do_lower_case=True)
+    got = ours.encode_batch(lines)
+    bad = [i for i, line in enumerate(lines) if got[i] != ref.encode(line, add_special_tokens=False)]
+    assert not bad, f"{len(bad)} lines differ, first: {lines[bad[0]][:80]!r}"
+
+
+def test_hard_characters_match():
+    """Accents, control and zero-width characters, compatibility ideographs, special tokens."""
+    from transformers import BertTokenizer
+    from transformers.models.bert.tokenization_bert import load_vocab
+
+    vocab = shared_data("vocab/google_zh_vocab.txt")
+    text = [
+        "Café NAÏVE façade ﬁne \u00e9\u0301x",
+        "ab\u200bcd 中\u200bab 中\u0301 !\u0301 \x00\ufffd\x07 \u3000全角\u3000空格",
+        "豈更車 \uf900\uf901 ＡＢＣ１２３ ＃ ｛｝",
+        "[CLS] x [SEP] [MASK]y 我[UNK]你 " + "a" * 120 + " unaffable",
+        "\t \n", "", "emoji 😀👍🏽 and 𠀀𪚥 ext-B",
+    ]
+    ref = BertTokenizer(vocab=load_vocab(str(vocab)), do_lower_case=True)
+    ours = build_tokenizer("wordpiece", vocab=vocab)
+    assert ours.encode_batch(text) == ref(text, add_special_tokens=False)["input_ids"]

@@ -1,0 +1,196 @@
+"""The tokenizer interface every kind implements, the ``TOKENIZERS`` registry, and building or
+loading a tokenizer by name.
+
+A tokenizer maps text to ids of one fixed vocabulary (a BERT ``vocab.txt`` or a SentencePiece
+``.model``). It never adds special tokens on its own: processors place ``[CLS]``/``[SEP]``.
+``describe()`` is what a shard manifest records and what training compares against a model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uer_ray.atomic import atomic_dir, write_json
+from uer_ray.errors import InputError
+from uer_ray.registry import Registry
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+SPECIAL_NAMES = ("pad", "unk", "cls", "sep", "mask")
+CONFIG_FILE = "tokenizer_config.json"
+
+TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer")
+
+
+class Tokenizer:
+    """Base class: text → ids of one vocabulary, plus the special-token ids.
+
+    Subclasses set ``kind`` and implement ``tokenize``, ``encode_batch``, ``decode``,
+    ``id_to_token``, ``token_to_id``, ``vocab_size`` and ``_special_id``. The vocabulary file's
+    bytes are kept so that ``save`` writes them unchanged (its sha256 stays the same).
+    """
+
+    kind: str = ""
+    file_name: str = "vocab.txt"  # name of the vocabulary file inside a saved tokenizer folder
+
+    def __init__(self, data: bytes, source: str, lowercase: bool):
+        self._data = data
+        self.source = source
+        self.lowercase = lowercase
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path, lowercase: bool | None = None) -> Tokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{cls.kind} vocabulary file not found", str(path))
+        return cls(path.read_bytes(), path.name, lowercase)
+
+    def __reduce__(self):
+        # Rebuild from the file bytes in Ray workers: backends hold native objects.
+        return (type(self), (self._data, self.source, self.lowercase))
+
+    # -- interface ----------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def decode(self, ids: list[int]) -> str:
+        raise NotImplementedError
+
+    def id_to_token(self, i: int) -> str:
+        raise NotImplementedError
+
+    def token_to_id(self, token: str) -> int | None:
+        raise NotImplementedError
+
+    def _special_id(self, token: str) -> int | None:
+        return self.token_to_id(token)
+
+    # -- shared behaviour ---------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Ids of ``text`` without special tokens."""
+        return self.encode_batch([text])[0]
+
+    def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All ids of ``texts`` as one int32 array plus int64 offsets (len(texts)+1), the form
+        Arrow list columns and the processors use."""
+        ids = self.encode_batch(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter((i for x in ids for i in x), dtype=np.int32, count=int(offsets[-1]))
+        return flat, offsets
+
+    @functools.cached_property
+    def special_ids(self) -> dict[str, int]:
+        """``{pad, unk, cls, sep, mask} -> id``; an error names the missing token."""
+        out = {}
+        for name, token in zip(SPECIAL_NAMES, SPECIAL_TOKENS, strict=True):
+            i = self._special_id(token)
+            if i is None:
+                raise InputError(
+                    f"the {self.kind} vocabulary has no {token} token; build one with "
+                    f"`python run.py vocab --tokenizer {self.kind}`, which puts "
+                    f"{' '.join(SPECIAL_TOKENS)} in place",
+                    self.source,
+                )
+            out[name] = i
+        return out
+
+    pad_id = property(lambda self: self.special_ids["pad"])
+    unk_id = property(lambda self: self.special_ids["unk"])
+    cls_id = property(lambda self: self.special_ids["cls"])
+    sep_id = property(lambda self: self.special_ids["sep"])
+    mask_id = property(lambda self: self.special_ids["mask"])
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the ids: kind, vocabulary file, sha256, size, casing, special ids."""
+        return {
+            "kind": self.kind,
+            "vocab_file": self.source,
+            "sha256": self.sha256,
+            "size": self.vocab_size,
+            "lowercase": self.lowercase,
+            "special_ids": self.special_ids,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the vocabulary (bytes unchanged) and ``tokenizer_config.json`` into ``directory``."""
+        directory = Path(directory)
+        with atomic_dir(directory) as tmp:
+            (tmp / self.file_name).write_bytes(self._data)
+            write_json(
+                tmp / CONFIG_FILE,
+                {"kind": self.kind, "file": self.file_name, "source": self.source,
+                 "lowercase": self.lowercase, "sha256": self.sha256},
+            )
+        return directory
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(source={self.source!r}, size={self.vocab_size}, "
+                f"lowercase={self.lowercase})")
+
+
+def build_tokenizer(kind: str, *, vocab: str | Path | None = None, spm_model: str | Path | None = None,
+                    lowercase: bool | None = None) -> Tokenizer:
+    """A tokenizer of registry ``kind`` from a vocabulary file (``vocab``) or a SentencePiece
+    model (``spm_model``). ``lowercase=None`` picks the vocabulary's own casing."""
+    cls = TOKENIZERS.get(kind)
+    path = spm_model if kind == "sentencepiece" else vocab
+    if path is None:
+        need = "--spm-model (a SentencePiece .model)" if kind == "sentencepiece" else "--vocab (a vocab.txt)"
+        raise InputError(f"the {kind} tokenizer needs {need}")
+    return cls.from_file(path, lowercase=lowercase)
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """Rebuild the tokenizer that ``Tokenizer.save(directory)`` wrote."""
+    directory = Path(directory)
+    cfg_path = directory / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise InputError(f"no {CONFIG_FILE} here: not a saved tokenizer folder", str(directory))
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cls = TOKENIZERS.get(cfg["kind"])
+    data = (directory / cfg["file"]).read_bytes()
+    return cls(data, cfg.get("source", cfg["file"]), cfg["lowercase"])
+
+
+def vocab_lines(data: bytes, source: str) -> list[str]:
+    """Tokens of a vocab.txt, one per line, id = line number (as BERT's ``load_vocab``)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"vocabulary is not UTF-8 ({e.reason})", source, line) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise InputError("vocabulary file is empty", source)
+    return lines
+
+
+def guess_lowercase(tokens: list[str]) -> bool:
+    """An uncased vocabulary has (almost) no token with an upper-case ASCII letter; markers
+    such as ``[CLS]`` or ``<S>`` do not count."""
+    lettered = upper = 0
+    for t in tokens:
+        if len(t) > 2 and t[0] + t[-1] in ("[]", "<>"):
+            continue
+        if any(c.isascii() and c.isalpha() for c in t):
+            lettered += 1
+            upper += any("A" <= c <= "Z" for c in t)
+    return upper <= 0.01 * lettered
