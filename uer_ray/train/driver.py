@@ -9,7 +9,8 @@ last K checkpoints. Calling ``fit`` again with the same ``out_dir`` and ``name``
 run from its latest checkpoint (Ray's run snapshot).
 
 Inside the loop, use ``ray.train.get_checkpoint()``, ``ray.train.get_dataset_shard("train")`` and
-``ray.train.report`` as usual; ``worker_threads(config)`` says how many torch threads to use.
+``ray.train.report`` as usual. Each worker runs with torch threads set (``worker_threads``) and
+denormals flushed.
 """
 
 from __future__ import annotations
@@ -104,15 +105,14 @@ def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> 
 
 
 def worker_threads(config: dict) -> int:
-    """Torch intra-op threads for this worker (set by ``fit`` as ``config["_threads"]``)."""
-    return int(config.get("_threads") or 1)
+    """Torch intra-op threads for this worker: its reserved CPUs when given explicitly, else the
+    node's cores shared among the workers on that node (logical CPUs may outnumber cores)."""
+    if config.get("_cpus_per_worker"):
+        return max(1, int(config["_cpus_per_worker"]))
+    import ray.train
 
-
-def _threads_for(spec: WorkerSpec, cpus: float, local: bool) -> int:
-    # On the embedded cluster logical CPUs outnumber cores; share the real cores instead.
-    if local:
-        return max(1, (os.cpu_count() or 1) // max(1, spec.workers))
-    return max(1, int(cpus))
+    local = max(1, ray.train.get_context().get_local_world_size())
+    return max(1, (os.cpu_count() or 1) // local)
 
 
 def _wrap(loop: Callable[[dict], Any]) -> Callable[[dict], Any]:
@@ -126,13 +126,6 @@ def _wrap(loop: Callable[[dict], Any]) -> Callable[[dict], Any]:
 
     per_worker.__name__ = getattr(loop, "__name__", "train_loop")
     return per_worker
-
-
-def _is_local_cluster() -> bool:
-    import ray
-
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return len(nodes) == 1 and not os.environ.get("RAY_ADDRESS")
 
 
 def _forwarded_env(extra: dict[str, str]) -> dict[str, str]:
@@ -165,7 +158,7 @@ def fit(
         raise UerRayError(f"need at least 1 worker, got {workers.workers}")
     total = float(ray.cluster_resources().get("CPU", 0))
     cpus = cpus_per_worker(workers, total, streams_data=bool(datasets))
-    config = {**config, "_threads": _threads_for(workers, cpus, _is_local_cluster())}
+    config = {**config, "_cpus_per_worker": workers.cpus_per_worker}
     resources = {"CPU": cpus}
     if workers.use_gpu:
         resources["GPU"] = 1

@@ -1,0 +1,194 @@
+"""The pre-training loop that runs on every Ray Train worker (DDP; one process per worker).
+
+Reads like a story: build the model, restore a checkpoint if Ray hands one over (a restart after
+a failure, or ``--resume``), then take optimiser steps over micro-batches streamed from Ray Data,
+logging on rank 0 and reporting checkpoints through ``ray.train.report``. Every worker calls
+``report`` the same number of times (it is a barrier); only rank 0 attaches a checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from uer_ray.train import state as st
+from uer_ray.train.batches import StreamConfig, micro_batches
+from uer_ray.train.optim import build_optimizer, build_scheduler
+from uer_ray.train.reporting import RankZeroLog, Window
+
+
+def pretrain_worker(config: dict) -> None:
+    """Entry point for ``uer_ray.train.driver.fit``; ``config`` is ``PretrainJob.worker_config``."""
+    import ray.train
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    _note_pid(config, rank)
+    device = _device(config)
+    model, trainer_state = _load_model(config)
+    model.to(device)
+    if config.get("compile"):
+        model.compile()  # in place: parameter names (and checkpoints) stay the same
+    net = _parallel(model, config, device, world)
+    optimizer = build_optimizer(model, lr=config["lr"], weight_decay=config["weight_decay"])
+    scheduler = build_scheduler(
+        optimizer,
+        kind=config["schedule"],
+        warmup_steps=config["warmup"],
+        total_steps=config["steps"],
+    )
+    pos = st.Position()
+    if trainer_state is not None:
+        pos = st.restore(trainer_state, optimizer=optimizer, scheduler=scheduler)
+    log = RankZeroLog(config, rank, world, start_step=pos.step)
+    try:
+        _train(config, model, net, optimizer, scheduler, pos, log, device, rank, world)
+    finally:
+        log.close()
+
+
+def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, world) -> None:
+    import ray.train
+
+    collator = _collator(config, rank)
+    stream = StreamConfig(
+        batch_size=config["batch_size"],
+        seed=config["seed"],
+        shuffle_buffer=config["shuffle_buffer"],
+    )
+    batches = micro_batches(ray.train.get_dataset_shard("train"), collator, pos, stream, rank)
+    accum, steps = config["grad_accum"], config["steps"]
+    window = Window()
+    autocast = _autocast(config, device)
+    net.train()
+    while pos.step < steps:
+        st.reseed(config["seed"], rank, pos.step)  # dropout depends on (seed, rank, step) only
+        for i in range(accum):
+            pos.epoch, pos.batches_in_epoch, batch = next(batches)
+            pos.micro_batches += 1
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            # DDP all-reduces gradients on the last micro-batch of the update only.
+            sync = i == accum - 1 or world == 1
+            with contextlib.nullcontext() if sync else net.no_sync(), autocast:
+                out = net(batch)
+            (out.loss / accum).backward()
+            window.add(out.metrics, tokens=int((batch["segment_ids"] != 0).sum()))
+        if config["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        pos.step += 1
+        _throttle(config)
+        if pos.step % config["log_every"] == 0 or pos.step == steps:
+            log.record(pos, window.reduce(world), lr=scheduler.get_last_lr()[0])
+            window = Window()
+        if pos.step % config["save_every"] == 0 or pos.step == steps:
+            _report(config, model, optimizer, scheduler, pos, log, rank)
+
+
+def _report(config, model, optimizer, scheduler, pos, log, rank) -> None:
+    """Checkpoint through Ray Train: rank 0 writes and attaches it; everyone calls report."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    metrics = {**log.last, "step": pos.step}
+    name = f"checkpoint_{pos.step:08d}"
+    if rank != 0:
+        ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="uer-ckpt-"))
+    try:
+        _save(config, model, optimizer, scheduler, pos, tmp, log.last)
+        ray.train.report(
+            metrics, checkpoint=Checkpoint.from_directory(tmp), checkpoint_dir_name=name
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save(config, model, optimizer, scheduler, pos, directory: Path, last: dict) -> None:
+    from uer_ray.models import save_pretrained
+
+    meta = {**config.get("meta", {}), "step": pos.step, "epoch": pos.epoch, "metrics": last}
+    save_pretrained(model, directory / st.MODEL_DIR, tokenizer=config.get("tokenizer"), meta=meta)
+    st.save_state(
+        directory, optimizer=optimizer, scheduler=scheduler, position=pos, seed=config["seed"]
+    )
+
+
+def _load_model(config: dict):
+    """The model, from Ray's latest checkpoint if there is one, else fresh (+ ``--init`` weights).
+
+    Returns (model, trainer state or None)."""
+    import ray.train
+
+    from uer_ray.models import build_model, load_state, load_weights
+
+    model = build_model(config["model_config"])
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            model.load_state_dict(load_state(Path(d) / st.MODEL_DIR))
+            return model, st.load_state(d)
+    if config.get("init"):
+        # Stage 2 (UER §3.4): continue from an earlier checkpoint's weights, heads included when
+        # they match; a fresh optimiser and schedule.
+        load_weights(model, config["init"], prefixes=("embedding.", "encoder.", "targets."))
+    return model, None
+
+
+def _parallel(model, config, device, world):
+    if world == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=config.get("find_unused_parameters", False),
+    )
+
+
+def _collator(config: dict, rank: int):
+    from uer_ray.data import Collator, MaskingConfig
+
+    masking = MaskingConfig(**config["masking"]) if config.get("masking") else None
+    return Collator.from_tokenizer(
+        config["tokenizer"], masking=masking, seed=config["seed"], rank=rank
+    )
+
+
+def _device(config: dict) -> torch.device:
+    if config.get("use_gpu"):
+        import ray.train.torch
+
+        return ray.train.torch.get_device()
+    return torch.device("cpu")
+
+
+def _autocast(config: dict, device: torch.device):
+    # bf16 autocast on GPUs only: CPU bf16 matmuls are slower than fp32 on most CPUs.
+    if device.type == "cuda" and config.get("bf16", True):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _note_pid(config: dict, rank: int) -> None:
+    """Write this worker's PID (operational aid: lets a supervisor or a test find it)."""
+    if config.get("pid_dir"):
+        path = Path(config["pid_dir"]) / f"rank{rank}.pid"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(os.getpid()))
+
+
+def _throttle(config: dict) -> None:
+    # Tests slow a tiny run down so that it can be interrupted mid-run deterministically.
+    if config.get("throttle_s"):
+        time.sleep(config["throttle_s"])
