@@ -69,3 +69,32 @@ def test_hard_characters_match():
     ref = BertTokenizer(vocab=load_vocab(str(vocab)), do_lower_case=True)
     ours = build_tokenizer("wordpiece", vocab=vocab)
     assert ours.encode_batch(text) == ref(text, add_special_tokens=False)["input_ids"]
+    # without special-token text the whole batch takes the vectorised path
+    plain = [t for t in text if "[" not in t and "\n" not in t]
+    assert ours._fast.usable("\n".join(plain), len(plain))
+    assert ours.encode_batch(plain) == ref(plain, add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("lowercase", [True, False], ids=["uncased", "cased"])
+@pytest.mark.parametrize("vocab", ["vocab/google_zh_vocab.txt", "vocab/google_uncased_en_vocab.txt"])
+def test_random_mixed_script_text_matches(vocab, lowercase):
+    """Seeded random strings drawn from every character class the fast path distinguishes."""
+    import random
+
+    from transformers import BertTokenizer
+    from transformers.models.bert.tokenization_bert import load_vocab
+
+    pool = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能"
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ÀÉÎõüçÅÆßñ"
+            ".,;:!?'\"()[]{}<>/\\|@#$%^&*-_+=~`，。、；：？！“”‘’（）《》【】…—·￥"
+            " \t\u3000\u00a0\u2009\u200b\u200d\u00ad\x00\x07\x1f\u0301\u0308\ufffd"
+            "😀👍🏽𠀀ＡＢ１２＃\uf900\uf9ffΣσςΩİıĳﬁ")
+    rng = random.Random(7)
+    text = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 60))) for _ in range(400)]
+    ref = BertTokenizer(vocab=load_vocab(str(shared_data(vocab))), do_lower_case=lowercase)
+    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab), lowercase=lowercase)
+    assert ours._fast is None or ours._fast.usable("\n".join(text), len(text))
+    expected = ref(text, add_special_tokens=False)["input_ids"]
+    got = ours.encode_batch(text)
+    bad = [t for t, a, b in zip(text, got, expected, strict=True) if a != b]
+    assert not bad, f"{len(bad)} differ, first {bad[0]!r}"

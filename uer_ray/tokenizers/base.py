@@ -87,12 +87,7 @@ class Tokenizer:
     def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """All ids of ``texts`` as one int32 array plus int64 offsets (len(texts)+1), the form
         Arrow list columns and the processors use."""
-        ids = self.encode_batch(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = np.fromiter((i for x in ids for i in x), dtype=np.int32, count=int(offsets[-1]))
-        return flat, offsets
+        return flatten(self.encode_batch(texts))
 
     @functools.cached_property
     def special_ids(self) -> dict[str, int]:
@@ -142,6 +137,15 @@ class Tokenizer:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(source={self.source!r}, size={self.vocab_size}, "
                 f"lowercase={self.lowercase})")
+
+
+def flatten(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Lists of ids → (int32 values, int64 offsets of length len(ids)+1)."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((i for x in ids for i in x), dtype=np.int32, count=int(offsets[-1]))
+    return flat, offsets
 
 
 def build_tokenizer(kind: str, *, vocab: str | Path | None = None, spm_model: str | Path | None = None,

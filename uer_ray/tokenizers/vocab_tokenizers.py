@@ -10,6 +10,7 @@ transformers' ``BertTokenizer`` for the same vocabulary and casing (tested on re
 
 from __future__ import annotations
 
+import numpy as np
 from tokenizers import Regex, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers.decoders import WordPiece as WordPieceDecoder
@@ -19,9 +20,11 @@ from uer_ray.tokenizers.base import (
     SPECIAL_TOKENS,
     TOKENIZERS,
     Tokenizer,
+    flatten,
     guess_lowercase,
     vocab_lines,
 )
+from uer_ray.tokenizers.wordpiece_fast import FastWordPiece
 
 
 class VocabTokenizer(Tokenizer):
@@ -77,6 +80,8 @@ class WordPieceTokenizer(VocabTokenizer):
 
     kind = "wordpiece"
 
+    _fast: FastWordPiece | None = None  # built on first batch encode (tables take ~0.1 s)
+
     def _backend(self, vocab: dict[str, int]) -> RustTokenizer:
         if "[UNK]" not in vocab:
             from uer_ray.errors import InputError
@@ -92,6 +97,21 @@ class WordPieceTokenizer(VocabTokenizer):
 
     def decode(self, ids: list[int]) -> str:
         return self._rust.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """As ``Tokenizer.encode_flat``, through the vectorised path when the text allows it."""
+        texts = list(texts)
+        joined = "\n".join(texts)
+        if self._fast is None:
+            self._fast = FastWordPiece(self._rust)
+        if not texts or not self._fast.usable(joined, len(texts)):
+            return flatten(VocabTokenizer.encode_batch(self, texts))
+        return self._fast.encode_joined(joined)
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        flat, offsets = self.encode_flat(texts)
+        flat, offsets = flat.tolist(), offsets.tolist()
+        return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 def _word_level(vocab: dict[str, int], tokenizer: Tokenizer, per_char: bool) -> RustTokenizer:
