@@ -227,3 +227,18 @@ def test_refuses_untied_decoder_and_foreign_models(bert_pretraining, tmp_path):
         import_hf(roberta, tmp_path / "o2")
     with pytest.raises(InputError, match="config.json"):
         import_hf(tmp_path / "nowhere", tmp_path / "o3")
+
+
+def test_sharded_half_precision_checkpoint(tmp_path):
+    """Large public checkpoints come sharded (an index file) and often in float16."""
+    small = dict(BERT, num_hidden_layers=2)
+    hf = _randomise(transformers.BertForMaskedLM(transformers.BertConfig(**small)), 8)
+    hf.half().save_pretrained(tmp_path / "hf", max_shard_size="100KB")
+    assert (tmp_path / "hf" / "model.safetensors.index.json").is_file()
+    report = import_hf(tmp_path / "hf", tmp_path / "ours")
+    assert any("float16" in note for note in report.notes)
+    ids, seg = _batch(9)
+    with torch.no_grad():
+        ref = hf.float()(input_ids=ids, **_hf_inputs(seg)).logits
+    _, out = _our_logits(tmp_path / "ours", ids, seg)
+    assert _max_diff(out["mlm"], ref, seg > 0) < TOL

@@ -256,46 +256,54 @@ def _is_lm_head(config: dict) -> bool:
 
 
 def hf_state_dict(ckpt: HFCheckpoint) -> dict[str, torch.Tensor]:
-    """Canonical tensors -> Hugging Face names for ``ckpt.architecture``
-    (BertForPreTraining / BertForMaskedLM / GPT2LMHeadModel); tied weights are left out, as
-    ``save_pretrained`` does, and re-tied by ``from_pretrained``."""
-    t = ckpt.tensors
-    out: dict[str, torch.Tensor] = {}
+    """Canonical tensors -> Hugging Face names of a BertFor* / GPT2LMHeadModel class (the
+    ``bert.`` / ``transformer.`` prefix; heads under ``cls.``). Tied output weights are left out,
+    as ``save_pretrained`` does; ``from_pretrained`` ties them again."""
     if ckpt.family == "bert":
-        inv_top = {v: k for k, v in _BERT_TOP.items()}
-        inv_layer = {v: k for k, v in _BERT_LAYER.items()}
-        for name, value in t.items():
-            if name == "mlm.bias":
-                out["cls.predictions.bias"] = value
-                continue
-            m = re.fullmatch(r"layer\.(\d+)\.(.+)\.(weight|bias)", name)
-            if m:
-                key = f"encoder.layer.{m.group(1)}.{inv_layer[m.group(2)]}.{m.group(3)}"
-            elif name in inv_top:  # bare embedding tables
-                key = f"{inv_top[name]}.weight"
-            else:
-                module, _, leaf = name.rpartition(".")
-                key = f"{inv_top[module]}.{leaf}"
-            out[key if key.startswith("cls.") else f"bert.{key}"] = value.contiguous()
-        return out
+        return {k: v.contiguous() for k, v in _bert_hf_names(ckpt.tensors).items()}
+    return {k: v.contiguous() for k, v in _gpt2_hf_names(ckpt.tensors).items()}
+
+
+def _bert_hf_names(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    inv_top = {v: k for k, v in _BERT_TOP.items()}
+    inv_layer = {v: k for k, v in _BERT_LAYER.items()}
+    out = {}
+    for name, value in t.items():
+        m = re.fullmatch(r"layer\.(\d+)\.(.+)\.(weight|bias)", name)
+        if name == "mlm.bias":
+            key = "cls.predictions.bias"
+        elif m:
+            key = f"encoder.layer.{m.group(1)}.{inv_layer[m.group(2)]}.{m.group(3)}"
+        elif name in inv_top:  # bare embedding tables
+            key = f"{inv_top[name]}.weight"
+        else:
+            module, _, leaf = name.rpartition(".")
+            key = f"{inv_top[module]}.{leaf}"
+        out[key if key.startswith("cls.") else f"bert.{key}"] = value
+    return out
+
+
+def _gpt2_hf_names(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Back to Conv1D layout ``(in, out)``, with query, key and value fused into ``c_attn``."""
     inv_top = {v: k for k, v in _GPT2_TOP.items()}
+    inv_layer = {v: k for k, v in {**_GPT2_LAYER, **_GPT2_CONV}.items()}
+    out = {}
     for name, value in t.items():
         if name in ("emb.word", "emb.pos"):
-            out[f"transformer.{inv_top[name]}.weight"] = value.contiguous()
+            out[f"transformer.{inv_top[name]}.weight"] = value
             continue
         if name.startswith("final_norm."):
-            out[f"transformer.ln_f.{name.rpartition('.')[2]}"] = value.contiguous()
+            out[f"transformer.ln_f.{name.rpartition('.')[2]}"] = value
             continue
         i, sub, leaf = re.fullmatch(r"layer\.(\d+)\.(.+)\.(weight|bias)", name).groups()
         if sub in ("attn.q", "attn.k", "attn.v"):
             continue  # fused below
-        inv = {v: k for k, v in {**_GPT2_LAYER, **_GPT2_CONV}.items()}
-        conv = sub in _GPT2_CONV.values()
-        out[f"transformer.h.{i}.{inv[sub]}.{leaf}"] = (value.t() if conv and leaf == "weight" else value).contiguous()
+        conv = sub in _GPT2_CONV.values() and leaf == "weight"
+        out[f"transformer.h.{i}.{inv_layer[sub]}.{leaf}"] = value.t() if conv else value
     for i in range(_num_layers(t)):
         for leaf in ("weight", "bias"):
             fused = torch.cat([t[f"layer.{i}.attn.{p}.{leaf}"] for p in "qkv"], dim=0)
-            out[f"transformer.h.{i}.attn.c_attn.{leaf}"] = (fused.t() if leaf == "weight" else fused).contiguous()
+            out[f"transformer.h.{i}.attn.c_attn.{leaf}"] = fused.t() if leaf == "weight" else fused
     return out
 
 

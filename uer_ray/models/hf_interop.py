@@ -326,7 +326,7 @@ def import_hf(src: str | Path, out: str | Path) -> ConversionReport:
     )
     if dtypes != ["float32"]:
         report.notes.append(f"Weights were {'/'.join(dtypes)} and are stored as float32.")
-    meta = {"converted_from": {"format": "huggingface", "source": str(src),
+    meta = {"converted_from": {"format": "huggingface", "source": str(src.resolve()),
                                "architecture": ckpt.architecture, "hf_config": ckpt.config}}
     tok, tok_files = _hf_tokenizer(src, ckpt.family, report.notes)
     with atomic_dir(out) as tmp:
