@@ -128,14 +128,14 @@ def make_optimizer(ft: FinetuneModel, lr: float, warmup: float, total_steps: int
     return optimizer, scheduler
 
 
-def train_local(ft: FinetuneModel, task, labels, data: dict, hp: dict, log) -> dict:
+def train_local(ft: FinetuneModel, task, labels, data: dict, hp: dict) -> dict:
     """The in-process path; returns the fit result as a plain dict."""
     total = steps_per_epoch(len(data["train"]), hp["batch_size"]) * hp["epochs"]
     optimizer, scheduler = make_optimizer(ft, hp["lr"], hp["warmup"], total)
     result = fit(ft, task, data["train"], data["dev"], labels, optimizer=optimizer,
                  scheduler=scheduler, epochs=hp["epochs"], batch_size=hp["batch_size"],
                  seed=hp["seed"], pad_id=hp["pad_id"], patience=hp["patience"],
-                 frozen=hp["freeze"], on_epoch=log, progress=hp["progress"])
+                 frozen=hp["freeze"], progress=hp["progress"])
     if result.best_state is not None:
         ft.load_state_dict(result.best_state)
     return {"best_epoch": result.best_epoch, "best_dev": result.best_dev,
@@ -203,7 +203,7 @@ def ray_worker_loop(config: dict) -> None:
         ray.train.report({"done": 1}, checkpoint=checkpoint)
 
 
-def train_on_ray(ft: FinetuneModel, settings: TaskSettings, data: dict, hp: dict, args, log) -> dict:
+def train_on_ray(ft: FinetuneModel, settings: TaskSettings, data: dict, hp: dict, args) -> dict:
     """Run ``ray_worker_loop`` on ``args.workers`` Ray Train workers; load the best weights."""
     import ray
 
@@ -229,8 +229,6 @@ def train_on_ray(ft: FinetuneModel, settings: TaskSettings, data: dict, hp: dict
         with result.checkpoint.as_directory() as d:
             state = torch.load(Path(d) / "weights.pt", weights_only=True)
             info = json.loads((Path(d) / "fit.json").read_text(encoding="utf-8"))
-        for record in info["history"]:
-            log(record)
         if state is not None:
             ft.load_state_dict(state)
         return info
@@ -272,18 +270,11 @@ def run(args: argparse.Namespace) -> int:
     encoder_before = _encoder_fingerprint(ft) if args.freeze else None
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        log_file = open(tmp / "metrics.jsonl", "w", encoding="utf-8")  # noqa: SIM115
-
-        def log(record: dict) -> None:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-
         start = time.perf_counter()
         if args.workers > 0:
-            info = train_on_ray(ft, settings, data, hp, args, log)
+            info = train_on_ray(ft, settings, data, hp, args)
         else:
-            info = train_local(ft, task, labels, data, hp, log)
-        log_file.close()
+            info = train_local(ft, task, labels, data, hp)
         if encoder_before is not None and _encoder_fingerprint(ft) != encoder_before:
             raise UerRayError("--freeze: the encoder changed during training (a bug)")
         test = None
@@ -292,10 +283,13 @@ def run(args: argparse.Namespace) -> int:
                             pad_id=tokenizer.pad_id, progress=hp["progress"], desc="test")
         summary = _summary_dict(args, settings, hp, info, test, source, data,
                                 time.perf_counter() - start)
+        # save_pretrained writes the folder afresh, so everything else goes in after it.
         save_finetuned(tmp, ft, tokenizer, settings,
                        meta={"produced_by": "finetune", "task": args.task, "source": source,
                              "best_epoch": info["best_epoch"],
                              "dev": _scalars(info["best_dev"]), "test": _scalars(test or {})})
+        with open(tmp / "metrics.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(record) + "\n" for record in info["history"])
         write_json(tmp / "metrics.json", summary)
     print(_summary_text(summary, out))
     return 0
