@@ -242,3 +242,26 @@ def test_sharded_half_precision_checkpoint(tmp_path):
         ref = hf.float()(input_ids=ids, **_hf_inputs(seg)).logits
     _, out = _our_logits(tmp_path / "ours", ids, seg)
     assert _max_diff(out["mlm"], ref, seg > 0) < TOL
+
+
+def test_gpt2_hub_layout_without_prefix_and_with_mask_buffers(gpt2_lm, tmp_path):
+    """The published GPT-2 files: no ``transformer.`` prefix, causal-mask buffers saved per layer,
+    the tied ``lm_head.weight`` stored."""
+    hf, hf_dir = gpt2_lm
+    sd = {k.removeprefix("transformer."): v for k, v in hf.state_dict().items()}
+    n = GPT2["n_positions"]
+    for i in range(GPT2["n_layer"]):
+        sd[f"h.{i}.attn.bias"] = torch.ones(n, n).tril().view(1, 1, n, n)
+        sd[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+    assert "lm_head.weight" in sd
+    old = tmp_path / "hub"
+    old.mkdir()
+    torch.save(sd, old / "pytorch_model.bin")
+    (old / "config.json").write_text((hf_dir / "config.json").read_text())
+    report = import_hf(old, tmp_path / "ours")
+    assert not report.fresh and not report.dropped
+    ids, seg = _gpt_batch()
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=seg).logits
+    _, out = _our_logits(tmp_path / "ours", ids, seg)
+    assert _max_diff(out["lm"], ref, seg > 0) < TOL
