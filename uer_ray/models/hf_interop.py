@@ -128,12 +128,12 @@ def ours_from_canonical(t: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
             out[f"{_HEADS[module]}.{leaf}"] = value
         elif name.startswith("layer."):
             _, i, sub = module.split(".", 2)
-            if sub in ("attn.q", "attn.k", "attn.v"):
+            if sub == "attn.q":  # k and v are consumed here too
                 parts = [t[f"layer.{i}.attn.{p}.{leaf}"] for p in "qkv"]
                 out[f"encoder.layers.{i}.attn.qkv.{leaf}"] = torch.cat(parts)
             elif sub in _LAYER:
                 out[f"encoder.layers.{i}.{_LAYER[sub]}.{leaf}"] = value
-            else:
+            elif sub not in ("attn.k", "attn.v"):
                 continue
         else:
             continue
