@@ -265,3 +265,26 @@ def test_gpt2_hub_layout_without_prefix_and_with_mask_buffers(gpt2_lm, tmp_path)
         ref = hf(input_ids=ids, attention_mask=seg).logits
     _, out = _our_logits(tmp_path / "ours", ids, seg)
     assert _max_diff(out["lm"], ref, seg > 0) < TOL
+
+
+@pytest.mark.parametrize("preset, hf_class", [("bert-tiny", "BertForPreTraining"),
+                                              ("gpt2-small", "GPT2LMHeadModel")])
+def test_export_of_a_model_born_in_uer_ray(preset, hf_class, tmp_path):
+    """No Hugging Face config to start from: every field of config.json comes from ours."""
+    cfg = {**uer_ray.load_preset(preset), "hidden_size": 64, "emb_size": 64, "heads": 4,
+           "layers": 2, "ffn_size": 96, "max_seq_length": 32}
+    model = uer_ray.build_model(cfg, vocab_size=V)
+    _randomise(model, 10)
+    uer_ray.models.save_pretrained(model, tmp_path / "ours")
+    assert export_hf(tmp_path / "ours", tmp_path / "hf").architecture == hf_class
+    back = getattr(transformers, hf_class).from_pretrained(tmp_path / "hf").eval()
+    ids, seg = _batch(11)
+    if preset.startswith("gpt2"):
+        seg = (seg > 0).long()
+        inputs, key, ours = {"attention_mask": seg}, "logits", "lm"
+    else:
+        inputs, key, ours = _hf_inputs(seg), "prediction_logits", "mlm"
+    with torch.no_grad():
+        ref = getattr(back(input_ids=ids, **inputs), key)
+        out = model.eval().logits(ids, seg)
+    assert _max_diff(out[ours], ref, seg > 0) < TOL
