@@ -91,6 +91,8 @@ def test_gpt2_tokenizer_files_survive_the_round_trip(tmp_path):
     (src / "merges.txt").write_text("#version: 0.2\na b\n")
     assert main(["convert", "--from", "hf", "--to", "ours", "--input", str(src), "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "hf_tokenizer" / "merges.txt").is_file()
+    # converting again replaces an earlier convert output without --overwrite
+    assert main(["convert", "--from", "hf", "--to", "ours", "--input", str(src), "--out", str(tmp_path / "o")]) == 0
     assert main(["convert", "--from", "ours", "--to", "hf", "--input", str(tmp_path / "o"),
                  "--out", str(tmp_path / "back")]) == 0
     for name in ("vocab.json", "merges.txt"):
@@ -119,6 +121,13 @@ def test_errors_are_one_line_and_leave_nothing_behind(tmp_path, capsys):
     assert convert("--from", "hf", "--to", "hf", "--input", str(tmp_path / "empty"),
                    "--out", str(tmp_path / "o")) == 2
     assert "nothing to convert" in capsys.readouterr().err
+
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    assert convert("--from", "hf", "--to", "ours", "--input", str(tmp_path / "empty"),
+                   "--out", str(tmp_path / "precious")) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
 
     lstm = uer_ray.build_model(uer_ray.load_preset("lstm"), vocab_size=30)
     uer_ray.models.save_pretrained(lstm, tmp_path / "lstm")

@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="format to write into --out")
     parser.add_argument("--input", type=Path, required=True, help="folder to convert")
     parser.add_argument("--out", type=Path, required=True,
-                        help="output folder (replaced atomically if it exists)")
+                        help="output folder, written atomically; an earlier convert output there is replaced")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it is not an earlier convert output")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
         raise UerRayError(f"{args.input}: no such folder")
     if args.out.resolve() == args.input.resolve():
         raise UerRayError(f"{args.out}: --out must differ from --input")
+    # Replacing a folder deletes it: only do that silently for our own earlier output.
+    if args.out.exists() and not args.overwrite:
+        if not args.out.is_dir() or (any(args.out.iterdir()) and not (args.out / "convert.json").is_file()):
+            raise UerRayError(f"{args.out}: exists and is not an earlier convert output; "
+                              "choose another --out or pass --overwrite")
     # Imported here so that `run.py --help` does not pay for torch.
     from uer_ray.models.hf_interop import export_hf, import_hf
 
