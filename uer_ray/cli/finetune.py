@@ -65,6 +65,8 @@ def load_base(args: argparse.Namespace):
 
     if not args.init and not args.model:
         raise UerRayError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
+    if args.init and not (Path(args.init) / "config.json").exists() and (Path(args.init) / "final" / "config.json").exists():
+        args.init = str(Path(args.init) / "final")  # a pretrain --out folder: its final model
     if args.init and not args.model:
         model = load_model(args.init)
         tokenizer = getattr(model, "tokenizer", None)
