@@ -1,0 +1,168 @@
+"""Training-step throughput of uer_ray models against Hugging Face transformers on this machine.
+
+One step = forward + backward + AdamW update on an MLM + SP batch (B×T random tokens, 15% masked,
+two segments, no padding). uer_ray's ``bert-tiny``/``bert-mini``/``lstm`` presets run against
+transformers' ``BertForPreTraining`` with the same sizes, measured in alternating rounds in the
+same process so that a busy machine slows both alike; the table reports the median tokens/s
+and the ratio. ``--compile`` adds rows for ``torch.compile``d embedding + encoder.
+
+    .venv/bin/python bench/model_step.py                      # bert-tiny, bert-mini, lstm
+    .venv/bin/python bench/model_step.py --compile --rounds 5 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from uer_ray.models import build_model, load_preset
+
+
+def make_batch(batch_size: int, seq_length: int, vocab_size: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab_size, (batch_size, seq_length), generator=g)
+    seg = torch.ones(batch_size, seq_length, dtype=torch.long)
+    seg[:, seq_length // 2 :] = 2
+    masked = torch.rand(batch_size, seq_length, generator=g) < 0.15
+    labels = torch.where(masked, ids, torch.full_like(ids, -100))
+    ids = ids.masked_fill(masked, 4)  # [MASK]
+    is_next = torch.randint(0, 2, (batch_size,), generator=g)
+    return {"input_ids": ids, "segment_ids": seg, "mlm_labels": labels, "is_next": is_next}
+
+
+def ours_step(preset: str, batch: dict, vocab_size: int, compile_: bool):
+    cfg = load_preset(preset)
+    cfg["targets"] = {"mlm": 1.0, "sp": 1.0}
+    model = build_model(cfg, vocab_size=vocab_size).train()
+    if compile_:
+        model.embedding.compile()
+        model.encoder.compile()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+
+    def step() -> float:
+        loss = model(batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    return step
+
+
+def hf_step(preset: str, batch: dict, vocab_size: int):
+    from transformers import BertConfig, BertForPreTraining
+
+    cfg = load_preset(preset)
+    hc = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg["hidden_size"],
+        num_hidden_layers=cfg["layers"],
+        num_attention_heads=cfg["heads"],
+        intermediate_size=cfg["ffn_size"],
+        max_position_embeddings=cfg["max_seq_length"],
+        type_vocab_size=2,
+    )
+    model = BertForPreTraining(hc).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+    seg = batch["segment_ids"]
+    inputs = {
+        "input_ids": batch["input_ids"],
+        "token_type_ids": (seg - 1).clamp_min(0),
+        "attention_mask": (seg != 0).long(),
+        "labels": batch["mlm_labels"],
+        "next_sentence_label": batch["is_next"],
+    }
+
+    def step() -> float:
+        loss = model(**inputs).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    return step
+
+
+def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens: int) -> dict:
+    """Median tokens/s of each named step function, timed in alternating rounds."""
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                fn()
+            rates[name].append(tokens * steps_per_round / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="bert-tiny,bert-mini,lstm")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-length", type=int, default=128)
+    p.add_argument("--vocab-size", type=int, default=21128, help="BERT's Chinese vocabulary size")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3, help="steps per round")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument(
+        "--compile", action="store_true", help="also time torch.compile'd uer_ray models"
+    )
+    p.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    p.add_argument(
+        "--no-flush-denormal",
+        action="store_true",
+        help="keep denormal floats (they slow the vocabulary-projection backward on CPU)",
+    )
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, help="also write the results here")
+    args = p.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    flush = not args.no_flush_denormal and torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    batch = make_batch(args.batch_size, args.seq_length, args.vocab_size)
+    tokens = args.batch_size * args.seq_length
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, flush_denormal={bool(flush)}, "
+        f"batch {args.batch_size}x{args.seq_length}, vocab {args.vocab_size}, MLM+SP, AdamW"
+    )
+    rows = []
+    for preset in args.models.split(","):
+        steps = {"uer_ray": ours_step(preset, batch, args.vocab_size, False)}
+        if args.compile:
+            steps["uer_ray+compile"] = ours_step(preset, batch, args.vocab_size, True)
+        bert_like = load_preset(preset).get("encoder") == "transformer"
+        if bert_like and not args.no_hf:
+            steps["transformers"] = hf_step(preset, batch, args.vocab_size)
+        rates = measure(
+            steps, args.rounds, args.steps, args.warmup + (2 if args.compile else 0), tokens
+        )
+        base = rates.get("transformers")
+        for name, rate in rates.items():
+            rows.append(
+                {
+                    "model": preset,
+                    "impl": name,
+                    "tokens_per_s": round(rate),
+                    "vs_transformers": round(rate / base, 2) if base else None,
+                }
+            )
+    print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>10} {'× transformers':>15}")
+    for r in rows:
+        ratio = f"{r['vs_transformers']:.2f}" if r["vs_transformers"] else "-"
+        print(f"{r['model']:<11} {r['impl']:<16} {r['tokens_per_s']:>10} {ratio:>15}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
