@@ -3,7 +3,7 @@
 directories, and export them back. An imported model gives the same logits as the original.
 
 ``hf_format`` reads and writes the Hugging Face side in canonical names; this module maps the
-canonical names onto uer_ray parameters (``docs/models.md``) and builds the uer_ray config from
+canonical names onto uer_ray parameters (table below, ``docs/interop.md``) and builds the config from
 the Hugging Face one (``bert-base`` / ``gpt2-small`` presets with the checkpoint's sizes).
 
 Mapping (canonical -> uer_ray)::
