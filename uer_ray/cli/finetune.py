@@ -14,7 +14,9 @@ import json
 import random
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -241,10 +243,22 @@ def train_on_ray(ft: FinetuneModel, settings: TaskSettings, data: dict, hp: dict
 
 
 # -- the command -----------------------------------------------------------------------------
-def run(args: argparse.Namespace) -> int:
-    torch.set_flush_denormal(True)  # denormals slow CPU matmuls badly late in training
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
+@dataclass
+class Setup:
+    """Everything a run needs, checked before training starts."""
+
+    task: Any
+    labels: Any
+    settings: TaskSettings
+    data: dict
+    ft: FinetuneModel
+    tokenizer: Any
+    source: str
+    hp: dict
+
+
+def prepare(args: argparse.Namespace) -> Setup:
+    """Read and check the files, build the model and its head, encode the examples."""
     if args.pooling != "auto" and args.task == "tag":
         raise UerRayError("--pooling applies to sentence-level tasks, not tag")
     task, _ = build_task(TaskSettings(args.task, None, "first", args.seq_length))
@@ -269,25 +283,33 @@ def run(args: argparse.Namespace) -> int:
           "lr": resolve_lr(args.lr, model, bool(args.init)), "warmup": args.warmup,
           "patience": args.patience, "freeze": args.freeze, "pad_id": tokenizer.pad_id,
           "vocab_size": tokenizer.vocab_size, "progress": not args.quiet}
-    encoder_before = _encoder_fingerprint(ft) if args.freeze else None
+    return Setup(task, labels, settings, data, ft, tokenizer, source, hp)
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_flush_denormal(True)  # denormals slow CPU matmuls badly late in training
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    s = prepare(args)
+    encoder_before = _encoder_fingerprint(s.ft) if args.freeze else None
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         start = time.perf_counter()
         if args.workers > 0:
-            info = train_on_ray(ft, settings, data, hp, args)
+            info = train_on_ray(s.ft, s.settings, s.data, s.hp, args)
         else:
-            info = train_local(ft, task, labels, data, hp)
-        if encoder_before is not None and _encoder_fingerprint(ft) != encoder_before:
+            info = train_local(s.ft, s.task, s.labels, s.data, s.hp)
+        if encoder_before is not None and _encoder_fingerprint(s.ft) != encoder_before:
             raise UerRayError("--freeze: the encoder changed during training (a bug)")
         test = None
-        if data["test"] is not None:
-            test = evaluate(ft, ft.head, task, data["test"], labels, batch_size=hp["batch_size"],
-                            pad_id=tokenizer.pad_id, progress=hp["progress"], desc="test")
-        summary = _summary_dict(args, settings, hp, info, test, source, data,
-                                time.perf_counter() - start)
+        if s.data["test"] is not None:
+            test = evaluate(s.ft, s.ft.head, s.task, s.data["test"], s.labels,
+                            batch_size=s.hp["batch_size"], pad_id=s.tokenizer.pad_id,
+                            progress=s.hp["progress"], desc="test")
+        summary = _summary_dict(args, s, info, test, time.perf_counter() - start)
         # save_pretrained writes the folder afresh, so everything else goes in after it.
-        save_finetuned(tmp, ft, tokenizer, settings,
-                       meta={"produced_by": "finetune", "task": args.task, "source": source,
+        save_finetuned(tmp, s.ft, s.tokenizer, s.settings,
+                       meta={"produced_by": "finetune", "task": args.task, "source": s.source,
                              "best_epoch": info["best_epoch"],
                              "dev": _scalars(info["best_dev"]), "test": _scalars(test or {})})
         with open(tmp / "metrics.jsonl", "w", encoding="utf-8") as f:
@@ -305,12 +327,13 @@ def _scalars(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def _summary_dict(args, settings, hp, info, test, source, data, seconds) -> dict:
+def _summary_dict(args, s: Setup, info: dict, test: dict | None, seconds: float) -> dict:
     epochs = [r["epoch_seconds"] for r in info["history"]]
+    settings, hp = s.settings, s.hp
     return {
-        "task": args.task, "source": source, "select_metric": _select(args.task),
+        "task": args.task, "source": s.source, "select_metric": s.task.select_metric,
         "files": {"train": args.train, "dev": args.dev, "test": args.test},
-        "examples": {k: len(v) for k, v in data.items() if v is not None},
+        "examples": {k: len(v) for k, v in s.data.items() if v is not None},
         "labels": settings.labels, "pooling": settings.pooling, "seq_length": settings.seq_length,
         "freeze": args.freeze, "crf": args.crf, "workers": args.workers,
         "hyperparameters": {k: hp[k] for k in ("epochs", "batch_size", "lr", "warmup", "patience", "seed")},
@@ -319,11 +342,6 @@ def _summary_dict(args, settings, hp, info, test, source, data, seconds) -> dict
         "seconds_per_epoch": sum(epochs) / len(epochs) if epochs else 0.0,
         "seconds_total": seconds, "dev": info["best_dev"], "test": test, "history": info["history"],
     }
-
-
-def _select(task_name: str) -> str:
-    task, _ = build_task(TaskSettings(task_name, None, "first", 8))
-    return task.select_metric
 
 
 def _summary_text(s: dict, out: Path) -> str:
