@@ -96,3 +96,20 @@ def test_preset_by_path_and_unknown_name(tmp_path):
     assert load_preset(p)["encoder"] == "lstm"
     with pytest.raises(KeyError, match="did you mean 'bert-tiny'"):
         load_preset("bert-tine")
+
+
+def test_subword_vectors_come_from_the_spelling(tmp_path):
+    from uer_ray.models import load_model, save_pretrained
+
+    model = build_model(tiny(embedding=["subword", "pos"], targets={"lm": 1.0},
+                             target_options={"lm": {"tie_weights": False}}), vocab_size=VOCAB).eval()
+    tokens = [f"w{i % 7}" for i in range(VOCAB)]  # ids 0 and 7 are spelled alike, 1 is not
+    model.set_vocabulary(tokens)
+    part = model.embedding.part("subword")
+    vec = part(torch.tensor([[0, 7, 1]]), None)[0]
+    torch.testing.assert_close(vec[0], vec[1])
+    assert not torch.allclose(vec[0], vec[2])
+    save_pretrained(model, tmp_path / "c")
+    assert torch.equal(load_model(tmp_path / "c").embedding.part("subword").spellings, part.spellings)
+    with pytest.raises(ValueError, match="3 tokens for a vocabulary of 40"):
+        model.set_vocabulary(["a", "b", "c"])

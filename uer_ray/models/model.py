@@ -28,6 +28,14 @@ class Model(nn.Module):
         self.hidden_size = encoder.output_dim
         self.tokenizer = None  # set by load_model when the checkpoint has a tokenizer/
 
+    def set_vocabulary(self, tokens: list[str]) -> None:
+        """Give parts that read the vocabulary's strings (``subword``: its spelling table) the
+        tokens, id order; the table is saved with the weights."""
+        for name in self.embedding.part_names:
+            part = self.embedding.part(name)
+            if hasattr(part, "set_spellings"):
+                part.set_spellings(tokens)
+
     @staticmethod
     def padding_mask(segment_ids: torch.Tensor) -> torch.Tensor | None:
         """(B,T) True at padding (segment id 0), or None when the batch has no padding, which
@@ -72,7 +80,7 @@ class Model(nn.Module):
             batch["tgt_ids"] = tgt_ids
         out = {}
         for name, target in self.targets.items():
-            if name == "mt" and tgt_ids is None:
-                continue
+            if getattr(target, "needs_tgt_ids", False) and tgt_ids is None:
+                continue  # mt: nothing to teacher-force without a target sequence
             out[name] = target.logits(hidden, batch, padding)
         return out

@@ -70,6 +70,7 @@ class MtTarget(_Seq2seqTarget):
     """Translation: hidden (B,T,H) + ``tgt_ids`` (B,T2) -> loss over the target tokens."""
 
     name = "mt"
+    needs_tgt_ids = True
 
     def _vocab_size(self, ctx: TargetContext) -> int:
         if ctx.tgt_vocab_size is None:
