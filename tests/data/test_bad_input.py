@@ -140,3 +140,22 @@ def test_corpus_without_any_instance_is_an_error(tmp_path, zh_tok, ray_session):
         preprocess([path], tmp_path / "out", processor="mlm", tokenizer=zh_tok,
                    config=ProcessorConfig(seq_length=64), progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_preprocess_leaves_nothing_behind(tmp_path, zh_tok, monkeypatch):
+    """Ctrl-C while shards are being written: neither the output nor a temporary stays."""
+    import uer_ray.cluster
+    import uer_ray.data.pipeline as pre
+
+    def half_done(chunks, proc, tmp, *args):
+        (tmp / "shard-00000.parquet").write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(uer_ray.cluster, "ensure_ray", lambda address=None: False)
+    monkeypatch.setattr(pre, "_run", half_done)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(_real_lines(20)) + "\n", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        preprocess([corpus], tmp_path / "out", processor="mlm", tokenizer=zh_tok,
+                   config=ProcessorConfig(seq_length=64), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]

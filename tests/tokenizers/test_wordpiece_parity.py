@@ -98,3 +98,16 @@ def test_random_mixed_script_text_matches(vocab, lowercase):
     got = ours.encode_batch(text)
     bad = [t for t, a, b in zip(text, got, expected, strict=True) if a != b]
     assert not bad, f"{len(bad)} differ, first {bad[0]!r}"
+
+
+def test_grouped_encoding_equals_one_batch(monkeypatch):
+    """encode_flat works in groups of ~1M characters; group bounds must not change any id."""
+    import uer_ray.tokenizers.vocab_tokenizers as vt
+
+    lines = _lines(shared_data(CASES[0][0]))
+    tok = build_tokenizer("wordpiece", vocab=shared_data(CASES[0][1]))
+    whole = tok.encode_batch(lines)
+    monkeypatch.setattr(vt, "GROUP_CHARS", 3000)
+    flat, offsets = tok.encode_flat(lines)
+    assert len(offsets) == len(lines) + 1
+    assert [flat[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)] == whole

@@ -5,7 +5,7 @@ so they load on first use: preprocessing workers never pay for it.
 """
 
 from uer_ray.data.masking import MaskingConfig
-from uer_ray.data.preprocess import preprocess
+from uer_ray.data.pipeline import preprocess
 from uer_ray.data.processors import PROCESSORS, ProcessorConfig
 from uer_ray.data.shards import check_vocab, read_manifest, read_shards, shard_files
 

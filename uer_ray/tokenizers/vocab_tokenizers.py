@@ -26,6 +26,8 @@ from uer_ray.tokenizers.base import (
 )
 from uer_ray.tokenizers.wordpiece_fast import FastWordPiece
 
+GROUP_CHARS = 1 << 20
+
 
 class VocabTokenizer(Tokenizer):
     """A vocab.txt tokenizer backed by a Rust ``tokenizers.Tokenizer`` built in ``_backend``."""
@@ -98,13 +100,32 @@ class WordPieceTokenizer(VocabTokenizer):
     def decode(self, ids: list[int]) -> str:
         return self._rust.decode([int(i) for i in ids], skip_special_tokens=False)
 
+    def __reduce__(self):
+        tables = (self._fast.kind, self._fast.ids) if self._fast is not None else None
+        return (_rebuild_wordpiece, (self._data, self.source, self.lowercase, tables))
+
     def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """As ``Tokenizer.encode_flat``, through the vectorised path when the text allows it."""
+        """As ``Tokenizer.encode_flat``, through the vectorised path when the text allows it,
+        in groups of about a million characters (bounded memory, cache-friendly arrays)."""
         texts = list(texts)
-        joined = "\n".join(texts)
         if self._fast is None:
             self._fast = FastWordPiece(self._rust)
-        if not texts or not self._fast.usable(joined, len(texts)):
+        parts, start, size = [], 0, 0
+        for i, t in enumerate(texts):
+            size += len(t) + 1
+            if size >= GROUP_CHARS or i == len(texts) - 1:
+                parts.append(self._encode_group(texts[start:i + 1]))
+                start, size = i + 1, 0
+        if not parts:
+            return np.zeros(0, np.int32), np.zeros(1, np.int64)
+        flat = np.concatenate([p[0] for p in parts])
+        shifts = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
+        offsets = np.concatenate([[0]] + [p[1][1:] + k for p, k in zip(parts, shifts, strict=True)])
+        return flat, offsets.astype(np.int64)
+
+    def _encode_group(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        joined = "\n".join(texts)
+        if not self._fast.usable(joined, len(texts)):
             return flatten(VocabTokenizer.encode_batch(self, texts))
         return self._fast.encode_joined(joined)
 
@@ -112,6 +133,14 @@ class WordPieceTokenizer(VocabTokenizer):
         flat, offsets = self.encode_flat(texts)
         flat, offsets = flat.tolist(), offsets.tolist()
         return [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+def _rebuild_wordpiece(data, source, lowercase, tables) -> WordPieceTokenizer:
+    """Unpickling: rebuild from the vocabulary bytes and reuse the fast-path tables."""
+    tok = WordPieceTokenizer(data, source, lowercase)
+    if tables is not None:
+        tok._fast = FastWordPiece(tok._rust, tables)
+    return tok
 
 
 def _word_level(vocab: dict[str, int], tokenizer: Tokenizer, per_char: bool) -> RustTokenizer:

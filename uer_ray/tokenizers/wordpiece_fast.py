@@ -41,9 +41,12 @@ def _candidates() -> tuple[list[int], list[int]]:
 class FastWordPiece:
     """Batch encoder equivalent to ``rust`` (a BERT WordPiece ``tokenizers.Tokenizer``)."""
 
-    def __init__(self, rust):
+    def __init__(self, rust, tables: tuple[np.ndarray, np.ndarray] | None = None):
         self.rust = rust
         self.cache: dict[str, np.ndarray] = {}
+        if tables is not None:  # shipped from a process that already checked them
+            self.kind, self.ids = tables
+            return
         self.kind = np.zeros(LIMIT, dtype=np.uint8)  # RUN by default
         self.ids = np.zeros(LIMIT, dtype=np.int32)
         singles, seps = _candidates()
