@@ -139,11 +139,25 @@ def train_local(ft: FinetuneModel, task, labels, data: dict, hp: dict) -> dict:
     result = fit(ft, task, data["train"], data["dev"], labels, optimizer=optimizer,
                  scheduler=scheduler, epochs=hp["epochs"], batch_size=hp["batch_size"],
                  seed=hp["seed"], pad_id=hp["pad_id"], patience=hp["patience"],
-                 frozen=hp["freeze"], progress=hp["progress"])
+                 frozen=hp["freeze"], on_epoch=_print_epoch(task, hp), progress=hp["progress"])
     if result.best_state is not None:
         ft.load_state_dict(result.best_state)
     return {"best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "history": result.history, "stopped_early": result.stopped_early}
+
+
+def _print_epoch(task, hp: dict):
+    """One line per epoch (train loss, dev metric, time) when progress is shown."""
+    if not hp["progress"]:
+        return None
+    metric = f"dev/{task.select_metric}"
+
+    def show(record: dict) -> None:
+        print(f"epoch {record['epoch']}/{hp['epochs']}: train loss {record['train/loss']:.4f}, "
+              f"{metric} {record.get(metric, float('nan')):.4f}, {record['epoch_seconds']:.0f} s",
+              flush=True)
+
+    return show
 
 
 def ray_worker_loop(config: dict) -> None:
