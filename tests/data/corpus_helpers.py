@@ -4,7 +4,7 @@ name and a second one would shadow the top-level one.)"""
 
 import numpy as np
 import pytest
-from conftest import shared_data
+from data_paths import shared_data
 
 from uer_ray.data import PROCESSORS, ProcessorConfig
 from uer_ray.data.corpus import SkipLog

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_data
 from corpus_helpers import zh_tok  # noqa: F401  (fixture)
+from data_paths import shared_data
 
 from uer_ray.data import PROCESSORS, ProcessorConfig, preprocess
 from uer_ray.data.corpus import SkipLog, check_files, plan_chunks, read_chunk

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import shared_data
+from data_paths import shared_data
 
 from uer_ray.data import Collator, MaskingConfig, RayCollateFn
 from uer_ray.data.masking import IGNORE

@@ -4,8 +4,8 @@ deterministic for a seed, the shards read back as a Ray Dataset, vocabulary chec
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import shared_data
 from corpus_helpers import en_tok, zh_tok  # noqa: F401  (fixtures)
+from data_paths import shared_data
 
 from uer_ray.cli import main as cli_main
 from uer_ray.data import (

@@ -3,7 +3,7 @@
 import pickle
 
 import pytest
-from conftest import shared_data
+from tokenizer_helpers import shared_data
 
 from uer_ray.cli import main as cli_main
 from uer_ray.errors import InputError

@@ -5,7 +5,7 @@ implementation survives as ``BertTokenizerLegacy``. Both are compared.
 """
 
 import pytest
-from conftest import shared_data
+from tokenizer_helpers import shared_data
 
 from uer_ray.tokenizers import build_tokenizer
 
