@@ -159,3 +159,15 @@ def test_interrupted_preprocess_leaves_nothing_behind(tmp_path, zh_tok, monkeypa
         preprocess([corpus], tmp_path / "out", processor="mlm", tokenizer=zh_tok,
                    config=ProcessorConfig(seq_length=64), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_crlf_documents_are_cut_at_blank_lines(tmp_path):
+    text = shared_data("corpora/CLUECorpusSmall_bert_sampled.txt").read_bytes()[:100_000]
+    text = text[: text.rfind(b"\n") + 1]
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(text.replace(b"\n", b"\r\n"))
+    chunks = plan_chunks([path], 10_000, by_document=True)
+    assert len(chunks) > 3
+    assert all(path.read_bytes()[c.start - 3:c.start] == b"\n\r\n" for c in chunks[1:])
+    lines, numbers, skips = _read_all(path, by_document=True, chunk_bytes=10_000)
+    assert lines == text.decode().split("\n")[:-1] and numbers == list(range(1, len(lines) + 1))

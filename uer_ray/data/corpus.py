@@ -7,6 +7,7 @@ workers, so the same input always gives the same instances.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,22 +82,23 @@ def chunk_size_for(total_bytes: int, chunk_mb: float | None) -> int:
 
 def plan_chunks(paths: list[Path], chunk_bytes: int, by_document: bool) -> list[Chunk]:
     """Split each file into ranges of about ``chunk_bytes``, cut after a newline (after a blank
-    line when ``by_document``, so documents stay whole)."""
+    line when ``by_document``, so documents stay whole). Files are memory-mapped, not read."""
     chunks: list[Chunk] = []
-    sep = b"\n\n" if by_document else b"\n"
+    seps = (b"\n\n", b"\n\r\n") if by_document else (b"\n",)
     for path in paths:
         size = path.stat().st_size
-        with open(path, "rb") as f:
-            data = f.read()
-        start, line = 0, 1
-        while start < size:
-            cut = size
-            if start + chunk_bytes < size:
-                hit = data.find(sep, start + chunk_bytes)
-                cut = size if hit < 0 else hit + len(sep)
-            chunks.append(Chunk(len(chunks), str(path), start, cut, line))
-            line += data.count(b"\n", start, cut)
-            start = cut
+        if size == 0:
+            continue
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            start, line = 0, 1
+            while start < size:
+                cut = size
+                if start + chunk_bytes < size:
+                    hits = [(h + len(s)) for s in seps if (h := data.find(s, start + chunk_bytes)) >= 0]
+                    cut = min(hits) if hits else size
+                chunks.append(Chunk(len(chunks), str(path), start, cut, line))
+                line += data[start:cut].count(b"\n")
+                start = cut
     return chunks
 
 
