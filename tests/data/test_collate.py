@@ -134,3 +134,16 @@ def test_ray_collate_fn_in_iter_torch_batches(rows, en, ray_session):
     for b, i in zip(batches, range(0, 12, 4), strict=True):
         exp = ref(rows[i:i + 4])
         assert torch.equal(b["input_ids"], exp["input_ids"]) and torch.equal(b["mlm_labels"], exp["mlm_labels"])
+
+
+def test_sentencepiece_words_for_whole_word_masking():
+    from data_paths import shared_data as sd
+
+    from uer_ray.data.collate import continuation_pieces
+
+    tok = build_tokenizer("sentencepiece", spm_model=sd("vocab/cluecorpussmall_spm.model"))
+    cont = continuation_pieces(tok)
+    assert not cont[[tok.pad_id, tok.cls_id, tok.sep_id, tok.mask_id]].any()
+    pieces = tok.tokenize("unbelievable results")
+    ids = tok.encode("unbelievable results")
+    assert [not cont[i] for i in ids] == [p.startswith("\u2581") for p in pieces]

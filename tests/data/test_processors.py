@@ -108,3 +108,19 @@ def test_cls_single_and_pair_rows(name, zh_tok):
     assert t2["label"].to_pylist() == labels[:50]
     for ids, seg in zip(t2["input_ids"].to_pylist(), t2["segment_ids"].to_pylist(), strict=True):
         assert len(ids) <= 64 and ids.count(zh_tok.sep_id) == 2 and seg[-1] == 2 and seg[0] == 1
+
+
+@pytest.mark.parametrize("kind", ["sentencepiece", "char"])
+def test_stream_processor_with_other_tokenizers(kind, tmp_path):
+    from data_paths import shared_data
+
+    from uer_ray.tokenizers import build_tokenizer, build_vocab
+
+    if kind == "sentencepiece":
+        tok = build_tokenizer(kind, spm_model=shared_data("vocab/cluecorpussmall_spm.model"))
+    else:
+        build_vocab([shared_data(ZH_DOCS)], "char", 4000, tmp_path / "chars.txt")
+        tok = build_tokenizer(kind, vocab=tmp_path / "chars.txt")
+    lines, table, _ = run_processor("mlm", tok, ZH_DOCS, 100, seq_length=64)
+    assert [i for r in table["input_ids"].to_pylist() for i in r] == [
+        i for doc in _streams(tok, lines) for i in doc]

@@ -47,6 +47,17 @@ def _columns(batch: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> dict[str
     return {k: [row[k] for row in batch] for k in batch[0]}
 
 
+def continuation_pieces(tokenizer) -> np.ndarray:
+    """Bool per vocabulary id: the piece continues a word. WordPiece marks continuations with
+    ``##``; SentencePiece marks word starts with ``▁`` (its special pieces start nothing)."""
+    pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+    if tokenizer.kind == "sentencepiece":
+        special = set(tokenizer.special_ids.values())
+        return np.array([not p.startswith("\u2581") and i not in special
+                         for i, p in enumerate(pieces)], dtype=bool)
+    return np.array([p.startswith("##") for p in pieces], dtype=bool)
+
+
 class Collator:
     """Pads a batch of shard rows and (optionally) masks it for MLM.
 
@@ -76,8 +87,7 @@ class Collator:
         """A collator for ``tokenizer``'s ids; ``##`` pieces define words for whole-word/span."""
         cont = None
         if masking is not None and masking.strategy != "token":
-            cont = np.array([tokenizer.id_to_token(i).startswith("##")
-                             for i in range(tokenizer.vocab_size)], dtype=bool)
+            cont = continuation_pieces(tokenizer)
         return cls(tokenizer.pad_id, masking=masking, vocab_size=tokenizer.vocab_size,
                    special_ids=tokenizer.special_ids, seed=seed, rank=rank, continuation=cont)
 

@@ -125,9 +125,12 @@ class WordPieceTokenizer(VocabTokenizer):
 
     def _encode_group(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         joined = "\n".join(texts)
-        if not self._fast.usable(joined, len(texts)):
-            return flatten(VocabTokenizer.encode_batch(self, texts))
-        return self._fast.encode_joined(joined)
+        if self._fast.usable(joined, len(texts)):
+            try:
+                return self._fast.encode_joined(joined)
+            except UnicodeEncodeError:  # lone surrogates: let the Rust pipeline decide
+                pass
+        return flatten(VocabTokenizer.encode_batch(self, texts))
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         flat, offsets = self.encode_flat(texts)
