@@ -275,6 +275,8 @@ def prepare(args: argparse.Namespace) -> Setup:
     """Read and check the files, build the model and its head, encode the examples."""
     if args.pooling != "auto" and args.task == "tag":
         raise UerRayError("--pooling applies to sentence-level tasks, not tag")
+    if args.crf and args.task != "tag":
+        raise UerRayError(f"--crf is an output layer for the tag task, not {args.task}")
     task, _ = build_task(TaskSettings(args.task, None, "first", args.seq_length))
     train_rows, dev_rows, test_rows, labels = read_data(task, args)
     model, tokenizer, source = load_base(args)
