@@ -171,3 +171,19 @@ def test_crlf_documents_are_cut_at_blank_lines(tmp_path):
     assert all(path.read_bytes()[c.start - 3:c.start] == b"\n\r\n" for c in chunks[1:])
     lines, numbers, skips = _read_all(path, by_document=True, chunk_bytes=10_000)
     assert lines == text.decode().split("\n")[:-1] and numbers == list(range(1, len(lines) + 1))
+
+
+def test_chunks_span_several_files_with_their_own_line_numbers(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("\n".join(_real_lines(30)) + "\n", encoding="utf-8")
+    b.write_text("\n".join(_real_lines(30, start=30)) + "\n", encoding="utf-8")
+    chunks = plan_chunks([a, b], 8_000, by_document=False)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert {c.path for c in chunks} == {str(a), str(b)}
+    for path in (a, b):
+        mine = [c for c in chunks if c.path == str(path)]
+        assert mine[0].start == 0 and mine[0].first_line == 1 and mine[-1].end == path.stat().st_size
+        skips, numbers = SkipLog(), []
+        for c in mine:
+            numbers += read_chunk(c, skips, 100_000)[1]
+        assert numbers == list(range(1, 31))
