@@ -41,13 +41,15 @@ def preprocess(corpus: list[str | Path], out: str | Path, *, processor: str, tok
     """Write shards of ``processor`` instances for ``corpus`` into ``out``; returns the manifest."""
     from uer_ray.cluster import ensure_ray
 
+    start = time.time()
     paths = check_files(corpus)
     proc = PROCESSORS.get(processor)(tokenizer, config, tgt_tokenizer)
-    tokenizer.encode_flat(["warm up"])  # build lookup tables once here; workers get them pickled
+    for tok in (tokenizer, tgt_tokenizer):  # build lookup tables once here; workers get them pickled
+        if tok is not None:
+            tok.encode_flat(["warm up"])
     sources = [_describe_file(p) for p in paths]
     chunks = plan_chunks(paths, chunk_size_for(sum(s["bytes"] for s in sources), chunk_mb), proc.by_document)
     ensure_ray(address)
-    start = time.time()
     with atomic_dir(out) as tmp:
         results = _run(chunks, proc, tmp, seed, max_line_chars, workers or _default_workers(address), progress)
         manifest = _manifest(proc, config, seed, sources, results, tokenizer, tgt_tokenizer)
