@@ -12,7 +12,8 @@ import pyarrow as pa
 
 def list_column(values: np.ndarray, offsets: np.ndarray, dtype=np.int32) -> pa.ListArray:
     """An Arrow ``list<dtype>`` column from flat values and offsets (len = rows + 1)."""
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values.astype(dtype)))
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
+                                    pa.array(values.astype(dtype, copy=False)))
 
 
 def segment_column(offsets: np.ndarray, first_len: np.ndarray | None = None) -> pa.ListArray:
@@ -29,14 +30,12 @@ def segment_column(offsets: np.ndarray, first_len: np.ndarray | None = None) -> 
 def wrap_documents(flat: np.ndarray, offsets: np.ndarray, cls_id: int, sep_id: int):
     """Each document becomes ``[CLS] doc [SEP]``; returns the joined ids and new offsets."""
     n = len(offsets) - 1
-    lengths = np.diff(offsets)
-    out = np.empty(len(flat) + 2 * n, dtype=np.int32)
-    new_off = offsets + 2 * np.arange(n + 1)
-    doc_of_token = np.repeat(np.arange(n), lengths)
-    out[np.arange(len(flat)) + 2 * doc_of_token + 1] = flat
-    out[new_off[:-1]] = cls_id
-    out[new_off[1:] - 1] = sep_id
-    return out, new_off
+    where = np.empty(2 * n, dtype=np.int64)
+    where[0::2], where[1::2] = offsets[:-1], offsets[1:]
+    marks = np.empty(2 * n, dtype=np.int32)
+    marks[0::2], marks[1::2] = cls_id, sep_id
+    # one C pass; a scatter through computed indices is ~20x slower on millions of tokens
+    return np.insert(flat.astype(np.int32, copy=False), where, marks), offsets + 2 * np.arange(n + 1)
 
 
 def cut_windows(offsets: np.ndarray, length: int, pack: bool, min_len: int = 2) -> np.ndarray:
@@ -65,6 +64,8 @@ def gather_windows(values: np.ndarray, spans: np.ndarray) -> tuple[np.ndarray, n
     lengths = spans[:, 1] - spans[:, 0]
     offsets = np.zeros(len(spans) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    if len(spans) and spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all():
+        return values[: spans[-1, 1]], offsets  # back-to-back windows (packing): no copy
     idx = np.repeat(spans[:, 0] - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
     return values[idx], offsets
 
