@@ -159,6 +159,8 @@ def main_bench() -> None:
                 f"{args.pretrain_target}:1",
                 "--data",
                 out / "shards",
+                "--vocab",
+                vocab,
                 "--out",
                 out / "pretrain",
                 "--workers",
