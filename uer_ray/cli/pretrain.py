@@ -39,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", required=True, help="output folder (final/, metrics, checkpoints)")
     g.add_argument("--targets", type=parse_targets, help="override target weights: mlm:1,sp:0.5")
     g.add_argument("--init", help="start from this checkpoint's weights (stage-2 pre-training)")
+    g.add_argument(
+        "--vocab",
+        help="vocab.txt / SentencePiece model the shards were made with "
+        "(only when the shard folder has no tokenizer/)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=1000, help="optimiser updates (default 1000)")
     g.add_argument("--batch-size", type=int, default=32, help="rows per worker per micro-batch")

@@ -29,36 +29,47 @@ class ShardInfo:
     tgt_vocab_size: int | None
 
 
-def _columns(path: Path) -> list[str]:
+def _columns(path: Path, manifest: dict) -> list[str]:
     import pyarrow.parquet as pq
 
-    files = sorted(path.glob("*.parquet"))
+    from uer_ray.data import shard_files
+
+    files = shard_files(path, manifest)
     if not files:
-        raise InputError(
-            "no *.parquet shards here (make them with `python run.py preprocess`)", str(path)
-        )
+        raise InputError("the manifest lists no shards (was the corpus empty?)", str(path))
     return list(pq.read_schema(files[0]).names)
 
 
-def _tokenizer(path: Path, manifest: dict, init: str | None):
-    """The tokenizer of the run: the checkpoint's with --init (the model's vocabulary), else the
-    one saved with the shards; either way it must match the manifest."""
+def _tokenizer(path: Path, manifest: dict, init: str | None, vocab: str | None):
+    """The tokenizer of the run, checked against the manifest. Where it comes from, in order:
+    the ``--init`` checkpoint's ``tokenizer/`` (the model's vocabulary), the shard folder's
+    ``tokenizer/``, or ``vocab`` (``--vocab``: the vocab.txt or SentencePiece model the shards
+    were made with)."""
     from uer_ray.data import check_vocab
-    from uer_ray.tokenizers import load_tokenizer
+    from uer_ray.tokenizers import build_tokenizer, load_tokenizer
 
-    source = None
+    recorded = manifest.get("tokenizer") or {}
     if init and (Path(init) / "tokenizer").is_dir():
-        source = Path(init) / "tokenizer"
+        tokenizer = load_tokenizer(Path(init) / "tokenizer")
     elif (path / "tokenizer").is_dir():
-        source = path / "tokenizer"
-    if source is None:
-        raise InputError("no tokenizer/ folder beside the shards (re-run preprocess)", str(path))
-    tokenizer = load_tokenizer(source)
+        tokenizer = load_tokenizer(path / "tokenizer")
+    elif vocab:
+        kind = recorded.get("kind", "wordpiece")
+        key = "spm_model" if kind == "sentencepiece" else "vocab"
+        tokenizer = build_tokenizer(kind, **{key: vocab}, lowercase=recorded.get("lowercase"))
+    else:
+        raise InputError(
+            f"no tokenizer/ beside the shards: pass --vocab with the vocabulary they were made "
+            f"with ({recorded.get('vocab_file', '?')}, sha256 {str(recorded.get('sha256'))[:12]})",
+            str(path),
+        )
     check_vocab(manifest, tokenizer)
     return tokenizer
 
 
-def load_shard_info(data: str | Path, *, init: str | None = None) -> ShardInfo:
+def load_shard_info(
+    data: str | Path, *, init: str | None = None, vocab: str | None = None
+) -> ShardInfo:
     """Read ``DIR/manifest.json``, the shard schema and the tokenizer; check they agree."""
     from uer_ray.data import read_manifest
 
@@ -73,8 +84,8 @@ def load_shard_info(data: str | Path, *, init: str | None = None) -> ShardInfo:
         manifest=manifest,
         manifest_sha256=hashlib.sha256(raw).hexdigest(),
         processor=str(manifest.get("processor", "?")),
-        columns=_columns(path),
-        tokenizer=_tokenizer(path, manifest, init),
+        columns=_columns(path, manifest),
+        tokenizer=_tokenizer(path, manifest, init, vocab),
         tgt_vocab_size=tgt.get("size") if tgt else None,
     )
 
@@ -101,7 +112,31 @@ def model_config_for(
     config.update(vocab_size=vocab, pad_id=info.tokenizer.pad_id)
     if "mt" in config["targets"]:
         config["tgt_vocab_size"] = info.tgt_vocab_size or vocab
+    if "cls" in config["targets"]:
+        options = dict(config.get("target_options") or {})
+        cls_options = dict(options.get("cls") or {})
+        cls_options.setdefault("labels_num", labels_num(info))
+        config["target_options"] = {**options, "cls": cls_options}
     return ModelConfig.from_dict(config, f"{model or init}").to_dict()
+
+
+def labels_num(info: ShardInfo) -> int:
+    """Classes of the ``cls`` target: from the manifest, else the largest label + 1."""
+    names = (info.manifest.get("config") or {}).get("labels") or info.manifest.get("labels")
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    if names:
+        return len(names)
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if "label" not in info.columns:
+        raise MismatchError(f"target 'cls' needs a 'label' column; {info.path} has none")
+    from uer_ray.data import shard_files
+
+    files = shard_files(info.path, info.manifest)
+    labels = pq.read_table(files, columns=["label"])["label"]
+    return int(pc.max(labels).as_py()) + 1
 
 
 def check_targets(model_config: dict, info: ShardInfo) -> None:

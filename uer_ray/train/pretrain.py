@@ -40,6 +40,8 @@ class PretrainOptions:
     out: str
     targets: dict[str, float] | None = None
     init: str | None = None
+    vocab: str | None = None
+    """the vocabulary the shards were made with, when the shard folder has no tokenizer/"""
     steps: int = 1000
     batch_size: int = 32
     """rows per worker per micro-batch; the effective batch is batch_size × grad_accum × workers"""
@@ -187,19 +189,28 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
 
 
 def build_dataset(o: PretrainOptions, info: ShardInfo):
-    """The shards as a streaming Ray Dataset; file order reshuffled every epoch (seeded)."""
-    import ray.data
-    from ray.data import DataContext, FileShuffleConfig
+    """The shards as a streaming Ray Dataset (no full materialisation, whatever the corpus size),
+    and the ``DataConfig`` that feeds it to the workers.
 
-    if o.deterministic:
-        # Blocks reach the workers in file order: with one worker, a resumed run replays the
-        # exact batches of an uninterrupted one.
-        DataContext.get_current().execution_options.preserve_order = True
-    return ray.data.read_parquet(
-        str(Path(o.data).absolute()),
-        columns=info.columns,
-        shuffle=FileShuffleConfig(seed=o.seed, reseed_after_execution=True),
-    )
+    Files are read in a seeded random order that changes every epoch; each worker also shuffles
+    rows in a local buffer seeded by (seed, rank, epoch). ``--deterministic`` keeps one file
+    order for every epoch and delivers blocks in that order, so that a resumed run (whose Ray
+    Data executions restart from zero) replays exactly the batches of an uninterrupted one.
+    """
+    import ray.data
+    from ray.data import FileShuffleConfig
+    from ray.train import DataConfig
+
+    from uer_ray.data import shard_files
+
+    shuffle = FileShuffleConfig(seed=o.seed, reseed_after_execution=not o.deterministic)
+    files = [str(Path(f).absolute()) for f in shard_files(o.data, info.manifest)]
+    ds = ray.data.read_parquet(files, shuffle=shuffle)
+    # Ray Train replaces a dataset's execution options with its ingest defaults: order must be
+    # requested through the DataConfig.
+    options = DataConfig.default_ingest_options()
+    options.preserve_order = o.deterministic
+    return ds, DataConfig(execution_options={"train": options})
 
 
 def pretrain(options: PretrainOptions) -> dict:
@@ -209,12 +220,14 @@ def pretrain(options: PretrainOptions) -> dict:
     _check_options(options)
     run = _prepare_out(options)
     o = _resumed_options(options, run) if options.resume else options
-    info = load_shard_info(o.data, init=o.init)
+    info = load_shard_info(o.data, init=o.init, vocab=o.vocab)
     model_config = model_config_for(o.model, info, targets=o.targets, init=o.init)
     check_targets(model_config, info)
     started = time.time()
     ensure_ray(o.address)
     from uer_ray.train.worker import pretrain_worker
+
+    dataset, data_config = build_dataset(o, info)
 
     result = driver.fit(
         pretrain_worker,
@@ -225,7 +238,8 @@ def pretrain(options: PretrainOptions) -> dict:
         workers=driver.WorkerSpec(
             workers=o.workers, use_gpu=o.gpu, cpus_per_worker=o.cpus_per_worker
         ),
-        datasets={"train": build_dataset(o, info)},
+        datasets={"train": dataset},
+        dataset_config=data_config,
     )
     if result.error is not None:
         raise UerRayError(f"training failed: {result.error}") from result.error

@@ -131,6 +131,7 @@ def _load_model(config: dict):
 
     from uer_ray.models import build_model, load_state, load_weights
 
+    torch.manual_seed(config["seed"])  # the same initial weights on every rank and every run
     model = build_model(config["model_config"])
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:

@@ -1,0 +1,213 @@
+"""End-to-end pre-training on Ray with tiny shards and a tiny BERT: the loss falls and the final
+checkpoint loads; a killed worker is replaced from the last checkpoint without gaps or repeats in
+metrics.jsonl; a killed driver resumes with --resume to the same weights as an uninterrupted
+run; W&B files come from rank 0 only.
+
+These are the few real Ray tests of the training package; they share the session's cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from uer_ray.tracking import read_metrics
+from uer_ray.train.driver import run_folder
+from uer_ray.train.pretrain import RUN_NAME, PretrainOptions, pretrain
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _options(model, data, out, **kw) -> PretrainOptions:
+    base = dict(
+        model=model,
+        data=str(data),
+        out=str(out),
+        vocab=str(REPO.parent / "shared/data/vocab/google_zh_vocab.txt"),
+        steps=24,
+        batch_size=16,
+        lr=3e-3,
+        warmup=2,
+        log_every=4,
+        save_every=8,
+        keep=2,
+        seed=11,
+        workers=1,
+        deterministic=True,
+        wandb_mode="disabled",
+        shuffle_buffer=64,
+    )
+    base.update(kw)
+    return PretrainOptions(**base)
+
+
+def _steps(out) -> list[int]:
+    return [r["step"] for r in read_metrics(Path(out) / "metrics.jsonl")]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill_leftovers(pid_dir: Path) -> None:
+    """Workers exit with their run; stop any that did not (by PID, ours only)."""
+    for f in pid_dir.glob("*.pid"):
+        pid = int(f.read_text())
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def reference_run(ray_session, bert_shards, tiny_bert_json, tmp_path_factory):
+    """An uninterrupted one-worker run: the loss test and the resume test compare against it."""
+    out = tmp_path_factory.mktemp("reference")
+    summary = pretrain(_options(tiny_bert_json, bert_shards, out))
+    return out, summary
+
+
+def test_loss_falls_and_final_checkpoint_loads(reference_run, bert_shards):
+    from uer_ray.data import Collator, MaskingConfig
+    from uer_ray.models import load_model
+
+    out, summary = reference_run
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [4, 8, 12, 16, 20, 24]
+    assert records[-1]["mlm/loss"] < records[0]["mlm/loss"] - 0.5
+    assert summary["steps"] == 24 and (out / "metrics.json").exists()
+    kept = [p.name for p in run_folder(out, RUN_NAME).glob("checkpoint_*") if p.is_dir()]
+    assert sorted(kept) == ["checkpoint_00000016", "checkpoint_00000024"]  # keep-last-2
+    model = load_model(out / "final")
+    assert model.tokenizer is not None and model.tokenizer.vocab_size == model.config.vocab_size
+    ids = model.tokenizer.encode("今天天气很好")
+    batch = Collator.from_tokenizer(model.tokenizer, masking=MaskingConfig())(
+        [{"input_ids": [2] + ids + [3], "segment_ids": [1] * (len(ids) + 2), "is_next": 1}]
+    )
+    logits = model.logits(batch["input_ids"], batch["segment_ids"])
+    assert logits["mlm"].shape[-1] == model.config.vocab_size and logits["sp"].shape == (1, 2)
+
+
+def _wait_for(path: Path, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    end = time.time() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.stderr.read()[-3000:]}")
+        assert time.time() < end, f"timed out waiting for {path}"
+        time.sleep(0.2)
+
+
+RESUME_SCRIPT = """
+import sys
+from uer_ray.train.pretrain import PretrainOptions, pretrain
+pretrain(PretrainOptions(**eval(sys.argv[1])))
+"""
+
+
+def test_resume_after_driver_killed_matches_uninterrupted(
+    reference_run, ray_session, bert_shards, tiny_bert_json, tmp_path
+):
+    """Exact equality holds: one worker and --deterministic replay the same batches, masking and
+    dropout depend only on (seed, rank, step), and optimiser/scheduler state is restored."""
+    from uer_ray.models import load_state
+
+    ref_out, _ = reference_run
+    out = tmp_path / "run"
+    opts = _options(tiny_bert_json, bert_shards, out)
+    kw = {k: getattr(opts, k) for k in opts.__dataclass_fields__}
+    kw.update(
+        test_hooks={"throttle_s": 0.3, "pid_dir": str(tmp_path / "pids")},
+        address=ray_session.get_runtime_context().gcs_address,
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESUME_SCRIPT, repr(kw)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(run_folder(out, RUN_NAME) / "checkpoint_00000008", 240, proc)
+        time.sleep(1.0)  # a few steps past the checkpoint: they must be redone, not kept
+    finally:
+        proc.kill()  # the driver dies; its Ray Train controller and workers go with it
+        proc.wait()
+    assert _steps(out)[-1] < 24
+    try:
+        pretrain(_options(tiny_bert_json, bert_shards, out, resume=True))
+    finally:
+        _kill_leftovers(tmp_path / "pids")
+    assert _steps(out) == [4, 8, 12, 16, 20, 24]
+    ref, got = read_metrics(ref_out / "metrics.jsonl"), read_metrics(out / "metrics.jsonl")
+    for r, g in zip(ref, got, strict=True):
+        assert r["loss"] == g["loss"], f"first difference at step {r['step']}: {r} vs {g}"
+    a, b = load_state(ref_out / "final"), load_state(out / "final")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from uninterrupted"
+
+
+def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_bert_json, tmp_path):
+    out, pid_dir = tmp_path / "run", tmp_path / "pids"
+    killed = {}
+
+    def kill_rank1():
+        _wait_for(run_folder(out, RUN_NAME) / "checkpoint_00000008", 240)
+        time.sleep(0.8)
+        pid = int((pid_dir / "rank1.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        killed["pid"] = pid
+
+    killer = threading.Thread(target=kill_rank1, daemon=True)
+    killer.start()
+    opts = _options(
+        tiny_bert_json,
+        bert_shards,
+        out,
+        workers=2,
+        batch_size=8,
+        steps=20,
+        deterministic=False,
+        wandb_mode="offline",
+        max_failures=2,
+        test_hooks={"throttle_s": 0.25, "pid_dir": str(pid_dir)},
+    )
+    try:
+        summary = pretrain(opts)
+    finally:
+        killer.join(timeout=5)
+        _kill_leftovers(pid_dir)
+    assert "pid" in killed and not _alive(killed["pid"])
+    assert int((pid_dir / "rank1.pid").read_text()) != killed["pid"]  # a new worker took over
+    assert _steps(out) == [4, 8, 12, 16, 20]  # no gap, no step twice
+    assert summary["steps"] == 20
+    # W&B: offline runs written by world rank 0 only (first start + restart), with the metrics.
+    files = sorted((out / "wandb").glob("offline-run-*/*.wandb"))
+    assert len(files) == 2, files
+    data = b"".join(f.read_bytes() for f in files)
+    assert set(_wandb_values(data, "world_rank")) == {"0"}
+    logged = {float(v) for v in _wandb_values(data, "mlm/loss")}
+    assert {r["mlm/loss"] for r in read_metrics(out / "metrics.jsonl")} <= logged
+
+
+def _wandb_values(data: bytes, key: str) -> list[str]:
+    """The JSON values logged under ``key`` in W&B's binary run file (its items are encoded as
+    key, then field 16 (0x82 0x01), a length byte and the JSON text)."""
+    out = []
+    for m in re.finditer(re.escape(key.encode()) + rb"\x82\x01(.)", data, re.S):
+        n = m.group(1)[0]
+        out.append(data[m.end() : m.end() + n].decode())
+    return out
