@@ -41,7 +41,7 @@ def ours_step(preset: str, batch: dict, vocab_size: int, compile_: bool):
     if compile_:
         model.embedding.compile()
         model.encoder.compile()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step() -> float:
         loss = model(batch).loss
@@ -67,7 +67,7 @@ def hf_step(preset: str, batch: dict, vocab_size: int):
         type_vocab_size=2,
     )
     model = BertForPreTraining(hc).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     seg = batch["segment_ids"]
     inputs = {
         "input_ids": batch["input_ids"],
