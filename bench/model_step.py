@@ -39,8 +39,7 @@ def ours_step(preset: str, batch: dict, vocab_size: int, compile_: bool):
     cfg["targets"] = {"mlm": 1.0, "sp": 1.0}
     model = build_model(cfg, vocab_size=vocab_size).train()
     if compile_:
-        model.embedding.compile()
-        model.encoder.compile()
+        model.compile_backbone()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step() -> float:

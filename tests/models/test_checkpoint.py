@@ -85,3 +85,16 @@ def test_tokenizer_is_saved_with_its_own_save(tmp_path):
 
     save_pretrained(build_model(tiny(), vocab_size=VOCAB), tmp_path / "c", tokenizer=Tok())
     assert (tmp_path / "c" / "tokenizer" / "vocab.txt").read_text() == "[PAD]\n"
+
+
+def test_load_model_attaches_the_saved_tokenizer(tmp_path):
+    from uer_ray.tokenizers import build_tokenizer
+
+    vocab = tmp_path / "vocab.txt"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(VOCAB - 5)]
+    vocab.write_text("\n".join(words) + "\n")
+    tok = build_tokenizer("wordpiece", vocab=vocab)
+    save_pretrained(build_model(tiny(), vocab_size=tok.vocab_size), tmp_path / "c", tokenizer=tok)
+    loaded = uer_ray.load_model(tmp_path / "c")
+    assert loaded.tokenizer.vocab_size == VOCAB
+    assert loaded.tokenizer.encode("w3 w7") == tok.encode("w3 w7")

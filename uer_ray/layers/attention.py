@@ -7,10 +7,10 @@ Parameter names (stable; the Hugging Face interop maps onto them):
 One fused projection for Q, K and V is one matrix multiply instead of three, which matters at
 small hidden sizes on CPU.
 
-Attention goes through ``scaled_dot_product_attention`` except when attention dropout is active
-(training with ``dropout > 0``): there SDPA on CPU falls back to its generic path, which measured
+Attention goes through ``scaled_dot_product_attention`` except on CPU with attention dropout
+active (training with ``dropout > 0``): there SDPA falls back to its generic path, which measured
 ~2.5× slower (forward + backward) than the same four operations written out, so ``attend`` writes
-them out. Both compute softmax(QKᵀ/√d + mask)·V.
+them out. Both compute softmax(QKᵀ/√d + mask)·V. GPUs keep SDPA's fused dropout kernels.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
            is_causal: bool, dropout: float) -> torch.Tensor:
     """q (B,h,Tq,d), k/v (B,h,Tk,d), boolean ``mask`` (True = may attend) -> (B,h,Tq,d).
     ``dropout`` > 0 means training with attention dropout."""
-    if dropout == 0.0:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    if dropout == 0.0 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                              dropout_p=dropout)
     scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))  # (B,h,Tq,Tk)
     if is_causal:
         tq, tk = scores.shape[-2:]

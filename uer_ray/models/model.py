@@ -36,6 +36,13 @@ class Model(nn.Module):
             if hasattr(part, "set_spellings"):
                 part.set_spellings(tokens)
 
+    def compile_backbone(self, **options) -> Model:
+        """``torch.compile`` the embedding and the encoder in place (the targets gather a
+        data-dependent number of masked positions and stay eager). Returns the model."""
+        self.embedding.compile(**options)
+        self.encoder.compile(**options)
+        return self
+
     @staticmethod
     def padding_mask(segment_ids: torch.Tensor) -> torch.Tensor | None:
         """(B,T) True at padding (segment id 0), or None when the batch has no padding, which
