@@ -25,12 +25,8 @@ from uer_ray.targets import TARGETS, TargetContext
 def component_config(cls: type, shared: ModelConfig, options: dict[str, Any], path: str) -> Any:
     """Config ``cls`` filled from the shared sizes it has fields for, then from ``options``."""
     fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in cfgio.to_dict(shared).items() if k in fields}
-    try:
-        base = cls(**values)
-    except ValueError as e:
-        raise ConfigError(f"{path}: {e}") from e
-    return cfgio.from_dict(cls, {**cfgio.to_dict(base), **options}, path)
+    shared_values = {k: v for k, v in cfgio.to_dict(shared).items() if k in fields}
+    return cfgio.from_dict(cls, {**shared_values, **options}, path)
 
 
 def _check_option_names(section: str, options: dict, names: list[str]) -> None:
