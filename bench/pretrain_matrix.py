@@ -12,6 +12,7 @@
 | elmo       | elmo      | bilm         | CLUECorpusSmall_sampled        | bilm      |
 | cove       | cove      | mt           | news-commentary en-zh pairs    | mt        |
 | transformer| bert-tiny | mlm + cls    | book_review_cls                | cls_mlm   |
+| stage2     | --init bert-tiny run | mlm + cls | book_review_cls            | cls_mlm   |
 
 Shards are made once under ``--work``/shards and reused. Prints a table and writes
 ``--work``/matrix.json.
@@ -63,6 +64,8 @@ CASES = {
         [],
         "mlm/loss",
     ),
+    # stage 2 (UER): continue the bert-tiny case's model on the downstream corpus (--init)
+    "stage2": (None, "mlm:1,cls:1", "book_review_cls.txt", "cls_mlm", 128, [], "mlm/loss"),
 }
 
 
@@ -114,6 +117,8 @@ def run_case(case: str, work: Path, steps: int, workers: int, batch: int) -> dic
         str(out),
         "--workers",
         str(workers),
+        "--vocab",
+        str(EN_VOCAB if case == "cove" else ZH_VOCAB),
         "--steps",
         str(steps),
         "--batch-size",
@@ -130,6 +135,11 @@ def run_case(case: str, work: Path, steps: int, workers: int, batch: int) -> dic
     ]
     if targets:
         cmd += ["--targets", targets]
+    if model is None:  # stage 2: the architecture and weights of the bert-tiny case
+        cmd[cmd.index("--model") : cmd.index("--model") + 2] = [
+            "--init",
+            str(work / "runs" / "bert-tiny" / "final"),
+        ]
     t0 = time.time()
     _run(cmd)
     return check(case, out, loss_key, time.time() - t0)

@@ -112,5 +112,6 @@ def run(args: argparse.Namespace) -> int:
     fields = PretrainOptions.__dataclass_fields__
     options = PretrainOptions(**{k: v for k, v in vars(args).items() if k in fields})
     summary = pretrain(options)
-    print(summary_paragraph(summary))
+    # a leading newline: the driver's progress bar may still occupy the current line
+    print("\n" + summary_paragraph(summary))
     return 0

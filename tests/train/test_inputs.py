@@ -1,0 +1,43 @@
+"""What pretrain checks before it starts: the vocabulary against the shard manifest, the targets
+against the shard columns, the output folder against an earlier run."""
+
+from __future__ import annotations
+
+import pytest
+
+from uer_ray.errors import MismatchError, UerRayError
+from uer_ray.train.inputs import check_targets, load_shard_info, model_config_for
+from uer_ray.train.pretrain import PretrainOptions, pretrain
+
+
+def test_refuses_a_vocabulary_that_does_not_match_the_shards(bert_shards, zh_vocab):
+    en_vocab = str(zh_vocab).replace("google_zh_vocab.txt", "google_uncased_en_vocab.txt")
+    with pytest.raises(MismatchError, match="differ in .*size 21128 vs 30522"):
+        load_shard_info(bert_shards, vocab=en_vocab)
+    info = load_shard_info(bert_shards, vocab=zh_vocab)
+    assert info.processor == "bert" and "is_next" in info.columns
+
+
+def test_model_config_takes_sizes_and_checks_targets(bert_shards, zh_vocab, tiny_bert_json):
+    info = load_shard_info(bert_shards, vocab=zh_vocab)
+    config = model_config_for(tiny_bert_json, info, targets={"mlm": 1.0, "sp": 0.5}, init=None)
+    assert config["vocab_size"] == 21128 and config["targets"] == {"mlm": 1.0, "sp": 0.5}
+    check_targets(config, info)
+    bad = model_config_for(tiny_bert_json, info, targets={"mlm": 1.0, "mt": 1.0}, init=None)
+    with pytest.raises(MismatchError, match="'mt' needs the 'tgt_ids' column.*processor 'bert'"):
+        check_targets(bad, info)
+
+
+def test_refuses_to_overwrite_an_earlier_run(bert_shards, zh_vocab, tiny_bert_json, tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    opts = PretrainOptions(
+        model=tiny_bert_json, data=str(bert_shards), out=str(tmp_path), vocab=zh_vocab
+    )
+    with pytest.raises(UerRayError, match="already holds a pre-training run"):
+        pretrain(opts)
+    with pytest.raises(UerRayError, match="no run to resume"):
+        pretrain(
+            PretrainOptions(
+                model=tiny_bert_json, data=str(bert_shards), out=str(tmp_path / "new"), resume=True
+            )
+        )
