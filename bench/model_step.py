@@ -133,6 +133,7 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, flush_denormal={bool(flush)}, "
         f"batch {args.batch_size}x{args.seq_length}, vocab {args.vocab_size}, MLM+SP, AdamW"
     )
+    print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>10} {'× transformers':>15}", flush=True)
     rows = []
     for preset in args.models.split(","):
         steps = {"uer_ray": ours_step(preset, batch, args.vocab_size, False)}
@@ -141,23 +142,14 @@ def main() -> None:
         bert_like = load_preset(preset).get("encoder") == "transformer"
         if bert_like and not args.no_hf:
             steps["transformers"] = hf_step(preset, batch, args.vocab_size)
-        rates = measure(
-            steps, args.rounds, args.steps, args.warmup + (2 if args.compile else 0), tokens
-        )
+        rates = measure(steps, args.rounds, args.steps, args.warmup + (2 if args.compile else 0), tokens)
         base = rates.get("transformers")
         for name, rate in rates.items():
-            rows.append(
-                {
-                    "model": preset,
-                    "impl": name,
-                    "tokens_per_s": round(rate),
-                    "vs_transformers": round(rate / base, 2) if base else None,
-                }
-            )
-    print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>10} {'× transformers':>15}")
-    for r in rows:
-        ratio = f"{r['vs_transformers']:.2f}" if r["vs_transformers"] else "-"
-        print(f"{r['model']:<11} {r['impl']:<16} {r['tokens_per_s']:>10} {ratio:>15}")
+            row = {"model": preset, "impl": name, "tokens_per_s": round(rate),
+                   "vs_transformers": round(rate / base, 2) if base else None}
+            rows.append(row)
+            ratio = f"{row['vs_transformers']:.2f}" if base else "-"
+            print(f"{preset:<11} {name:<16} {row['tokens_per_s']:>10} {ratio:>15}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
