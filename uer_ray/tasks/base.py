@@ -31,7 +31,6 @@ class Task:
     name: str = ""
     text_columns: tuple[str, ...] = ("text_a",)
     extra_columns: tuple[str, ...] = ()
-    label_kind: str = "class"  # "class" | "tags" | "number"
     select_metric: str = "accuracy"
 
     # -- files ---------------------------------------------------------------------------

@@ -86,6 +86,3 @@ class FinetuneModel(nn.Module):
         """Feature-extractor strategy: only the head trains."""
         for p in self.model.parameters():
             p.requires_grad_(False)
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.parameters() if p.requires_grad]

@@ -36,7 +36,6 @@ class TagTask(Task):
     """Sequence labelling with a per-token softmax or a CRF; dev metric: entity F1."""
 
     name = "tag"
-    label_kind = "tags"
     select_metric = "f1"
 
     def build_labels(self, rows: Sequence[Row], path: str) -> LabelMap:

@@ -140,7 +140,6 @@ class RegressTask(SentenceTask):
     Pearson's r."""
 
     name = "regress"
-    label_kind = "number"
     select_metric = "pearson"
 
     def read(self, path: str, labelled: bool = True) -> list[Row]:
