@@ -87,18 +87,22 @@ def hf_step(preset: str, batch: dict, vocab_size: int):
 
 
 def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens: int) -> dict:
-    """Median tokens/s of each named step function, timed in alternating rounds."""
+    """Per named step function: median tokens per wall-clock second and per CPU second of this
+    process, timed in alternating rounds. On a shared machine the CPU-time rate is the steadier
+    one (other processes stretch wall time, not this process's CPU time)."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
-    rates: dict[str, list[float]] = {name: [] for name in steps}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, fn in steps.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(steps_per_round):
                 fn()
-            rates[name].append(tokens * steps_per_round / (time.perf_counter() - start))
-    return {name: statistics.median(r) for name, r in rates.items()}
+            wall[name].append(tokens * steps_per_round / (time.perf_counter() - start))
+            cpu[name].append(tokens * steps_per_round / (time.process_time() - start_cpu))
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in steps}
 
 
 def main() -> None:
@@ -133,7 +137,8 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, flush_denormal={bool(flush)}, "
         f"batch {args.batch_size}x{args.seq_length}, vocab {args.vocab_size}, MLM+SP, AdamW"
     )
-    print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>10} {'× transformers':>15}", flush=True)
+    print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>9} {'× transformers':>15} "
+          f"{'tokens/cpu-s':>13} {'× (cpu time)':>13}", flush=True)
     rows = []
     for preset in args.models.split(","):
         steps = {"uer_ray": ours_step(preset, batch, args.vocab_size, False)}
@@ -144,12 +149,16 @@ def main() -> None:
             steps["transformers"] = hf_step(preset, batch, args.vocab_size)
         rates = measure(steps, args.rounds, args.steps, args.warmup + (2 if args.compile else 0), tokens)
         base = rates.get("transformers")
-        for name, rate in rates.items():
+        for name, (rate, cpu_rate) in rates.items():
             row = {"model": preset, "impl": name, "tokens_per_s": round(rate),
-                   "vs_transformers": round(rate / base, 2) if base else None}
+                   "vs_transformers": round(rate / base[0], 2) if base else None,
+                   "tokens_per_cpu_s": round(cpu_rate),
+                   "vs_transformers_cpu": round(cpu_rate / base[1], 2) if base else None}
             rows.append(row)
             ratio = f"{row['vs_transformers']:.2f}" if base else "-"
-            print(f"{preset:<11} {name:<16} {row['tokens_per_s']:>10} {ratio:>15}", flush=True)
+            ratio_cpu = f"{row['vs_transformers_cpu']:.2f}" if base else "-"
+            print(f"{preset:<11} {name:<16} {row['tokens_per_s']:>9} {ratio:>15} "
+                  f"{row['tokens_per_cpu_s']:>13} {ratio_cpu:>13}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
