@@ -17,6 +17,7 @@ from uer_ray.data import (
     shard_files,
 )
 from uer_ray.errors import InputError, MismatchError
+from uer_ray.tokenizers import load_tokenizer
 
 pytestmark = pytest.mark.ray
 
@@ -58,6 +59,8 @@ def test_bert_preprocess_command_writes_matching_manifest(bert_corpus, tmp_path,
     assert ds.count() == m["instances"]
     assert set(ds.schema().names) == {"input_ids", "segment_ids", "is_next"}
     check_vocab(m, zh_tok)
+    # the tokenizer travels with the shards (pretrain --data DIR needs no --vocab)
+    assert load_tokenizer(out / "tokenizer").describe() == zh_tok.describe()
     with pytest.raises(MismatchError, match=r"google_zh_vocab.txt.*google_uncased_en_vocab.txt.*size 21128 vs 30522"):
         check_vocab(m, en_tok)
 

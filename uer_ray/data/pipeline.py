@@ -56,6 +56,10 @@ def preprocess(corpus: list[str | Path], out: str | Path, *, processor: str, tok
         _refuse_bad_corpus(manifest, proc, paths)
         manifest["seconds"] = round(time.time() - start, 3)
         manifest["task_cpu_seconds"] = round(sum(r["cpu_seconds"] for r in results), 3)
+        # The tokenizer travels with the shards, so `pretrain --data DIR` needs no --vocab.
+        tokenizer.save(tmp / "tokenizer")
+        if tgt_tokenizer is not None:
+            tgt_tokenizer.save(tmp / "tgt_tokenizer")
         write_json(tmp / MANIFEST, manifest)
     return manifest
 
