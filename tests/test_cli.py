@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from uer_testing import REPO
 
 
 def test_cli_help_and_unknown_command():

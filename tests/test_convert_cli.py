@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
+from uer_testing import REPO
 
 transformers = pytest.importorskip("transformers")
 
