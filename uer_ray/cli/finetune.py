@@ -367,7 +367,8 @@ def _summary_text(s: dict, out: Path) -> str:
     where = f"{s['workers']} Ray workers" if s["workers"] else "in-process"
     early = " (stopped early)" if s["stopped_early"] else ""
     return (
-        f"Fine-tuned {s['task']} ({s['source']}, pooling {s['pooling']}"
+        f"Fine-tuned {s['task']} ({s['source']}"
+        f"{', CRF' if s['crf'] else ''}{'' if s['task'] == 'tag' else ', pooling ' + s['pooling']}"
         f"{', encoder frozen' if s['freeze'] else ''}) on {s['examples']['train']:,} examples "
         f"for {s['epochs_run']} epoch(s){early}, {s['seconds_per_epoch']:.1f} s/epoch {where}; "
         f"best dev {metric} {dev:.4f} at epoch {s['best_epoch']}{test}. Model and metrics.json "
