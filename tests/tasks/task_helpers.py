@@ -1,0 +1,32 @@
+"""Helpers for the fine-tuning tests, importable as ``task_helpers`` (a folder's conftest.py
+cannot be imported reliably: see tests/uer_testing.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uer_ray.cli import main
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+TINY_TRANSFORMER = {
+    "embedding": ["word", "pos", "seg"], "encoder": "transformer", "targets": {"mlm": 1.0},
+    "emb_size": 32, "hidden_size": 32, "layers": 1, "heads": 2, "ffn_size": 64,
+    "max_seq_length": 128, "dropout": 0.0,
+}
+TINY_LSTM = {
+    "embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0},
+    "emb_size": 32, "hidden_size": 32, "layers": 1, "max_seq_length": 128, "dropout": 0.0,
+}
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
+    path.write_text("\n".join(["\t".join(header)] + ["\t".join(map(str, r)) for r in rows]) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def run_cli(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
