@@ -8,30 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-
-from uer_ray.cli import main
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-TINY_TRANSFORMER = {
-    "embedding": ["word", "pos", "seg"], "encoder": "transformer", "targets": {"mlm": 1.0},
-    "emb_size": 32, "hidden_size": 32, "layers": 1, "heads": 2, "ffn_size": 64,
-    "max_seq_length": 128, "dropout": 0.0,
-}
-TINY_LSTM = {
-    "embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0},
-    "emb_size": 32, "hidden_size": 32, "layers": 1, "max_seq_length": 128, "dropout": 0.0,
-}
-
-
-def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
-    path.write_text("\n".join(["\t".join(header)] + ["\t".join(map(str, r)) for r in rows]) + "\n",
-                    encoding="utf-8")
-    return path
-
-
-def run_cli(*argv) -> int:
-    return main([str(a) for a in argv])
+from task_helpers import SHARED_DATA, TINY_LSTM, TINY_TRANSFORMER, run_cli, write_tsv
 
 
 @pytest.fixture(scope="session")

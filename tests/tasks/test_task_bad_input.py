@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli, write_tsv
+from task_helpers import run_cli, write_tsv
 
 from uer_ray.errors import InputError
 from uer_ray.tasks import LabelMap, get_task, read_tsv

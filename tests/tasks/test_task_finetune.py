@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SHARED_DATA, run_cli, write_tsv
 from safetensors.torch import load_file
+from task_helpers import SHARED_DATA, run_cli, write_tsv
 
 from uer_ray.models import build_model, save_pretrained
 from uer_ray.tokenizers import build_tokenizer

@@ -16,6 +16,8 @@ def test_refuses_a_vocabulary_that_does_not_match_the_shards(bert_shards, zh_voc
         load_shard_info(bert_shards, vocab=en_vocab)
     info = load_shard_info(bert_shards, vocab=zh_vocab)
     assert info.processor == "bert" and "is_next" in info.columns
+    # without --vocab, the tokenizer that preprocess saved beside the shards is used
+    assert load_shard_info(bert_shards).tokenizer.describe() == info.tokenizer.describe()
 
 
 def test_model_config_takes_sizes_and_checks_targets(bert_shards, zh_vocab, tiny_bert_json):

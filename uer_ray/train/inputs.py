@@ -42,21 +42,21 @@ def _columns(path: Path, manifest: dict) -> list[str]:
 
 def _tokenizer(path: Path, manifest: dict, init: str | None, vocab: str | None):
     """The tokenizer of the run, checked against the manifest. Where it comes from, in order:
-    the ``--init`` checkpoint's ``tokenizer/`` (the model's vocabulary), the shard folder's
-    ``tokenizer/``, or ``vocab`` (``--vocab``: the vocab.txt or SentencePiece model the shards
-    were made with)."""
+    the ``--init`` checkpoint's ``tokenizer/`` (the model's vocabulary), ``vocab`` (``--vocab``:
+    the vocab.txt or SentencePiece model the shards were made with), or the ``tokenizer/`` that
+    preprocess saved beside the shards. Whichever it is must match the manifest."""
     from uer_ray.data import check_vocab
     from uer_ray.tokenizers import build_tokenizer, load_tokenizer
 
     recorded = manifest.get("tokenizer") or {}
     if init and (Path(init) / "tokenizer").is_dir():
         tokenizer = load_tokenizer(Path(init) / "tokenizer")
-    elif (path / "tokenizer").is_dir():
-        tokenizer = load_tokenizer(path / "tokenizer")
     elif vocab:
         kind = recorded.get("kind", "wordpiece")
         key = "spm_model" if kind == "sentencepiece" else "vocab"
         tokenizer = build_tokenizer(kind, **{key: vocab}, lowercase=recorded.get("lowercase"))
+    elif (path / "tokenizer").is_dir():
+        tokenizer = load_tokenizer(path / "tokenizer")
     else:
         raise InputError(
             f"no tokenizer/ beside the shards: pass --vocab with the vocabulary they were made "
