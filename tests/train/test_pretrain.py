@@ -46,6 +46,7 @@ def _options(model, data, out, **kw) -> PretrainOptions:
         deterministic=True,
         wandb_mode="disabled",
         shuffle_buffer=64,
+        cache_data="off",  # streaming; the killed-worker test covers the in-memory cache
     )
     base.update(kw)
     return PretrainOptions(**base)
@@ -181,6 +182,7 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
         batch_size=8,
         steps=20,
         deterministic=False,
+        cache_data="on",
         wandb_mode="offline",
         max_failures=2,
         test_hooks={"throttle_s": 0.25, "pid_dir": str(pid_dir)},

@@ -72,6 +72,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1000,
         help="rows in each worker's local shuffle buffer (0: off)",
     )
+    g.add_argument(
+        "--cache-data",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="keep each worker's shard in memory after one read instead of re-streaming it "
+        "every epoch (auto: when it is under 256 MiB per worker)",
+    )
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g = p.add_argument_group("Ray")
     g.add_argument("--workers", type=int, default=1, help="training workers (DDP)")

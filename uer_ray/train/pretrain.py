@@ -29,6 +29,7 @@ from uer_ray.train.inputs import ShardInfo, check_targets, load_shard_info, mode
 from uer_ray.train.state import MODEL_DIR
 
 RUN_NAME = "pretrain"
+CACHE_AUTO_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +65,9 @@ class PretrainOptions:
     masking: str = "token"
     mask_prob: float = 0.15
     shuffle_buffer: int = 1000
+    cache_data: str = "auto"
+    """auto | on | off: keep each worker's shard in memory after the first epoch (auto: when
+    the shards hold at most ``CACHE_AUTO_BYTES`` per worker)"""
     deterministic: bool = False
     max_failures: int = 3
     resume: bool = False
@@ -98,6 +102,18 @@ def _check_options(o: PretrainOptions) -> None:
         raise UerRayError("--lr must be > 0, --warmup and --clip >= 0")
     if o.model is None and o.init is None:
         raise UerRayError("name a model with --model (preset or JSON) or start from --init CKPT")
+    if o.cache_data not in ("auto", "on", "off"):
+        raise UerRayError(f"--cache-data must be auto, on or off, got {o.cache_data!r}")
+
+
+def cache_data(o: PretrainOptions, manifest: dict) -> bool:
+    """Whether workers keep their shard in memory: ``--cache-data``, or for ``auto`` an estimate
+    of the shard bytes per worker (token columns as int32) against ``CACHE_AUTO_BYTES``."""
+    if o.cache_data != "auto":
+        return o.cache_data == "on"
+    token_columns = sum(c in ("input_ids", "segment_ids", "tgt_ids") for c in manifest["columns"])
+    estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.workers
+    return estimate <= CACHE_AUTO_BYTES
 
 
 def _prepare_out(o: PretrainOptions) -> dict:
@@ -181,6 +197,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "bf16": o.bf16,
         "compile": o.compile,
         "shuffle_buffer": o.shuffle_buffer,
+        "cache_data": cache_data(o, info.manifest),
         "metrics_path": str(out / "metrics.jsonl"),
         "wandb": wandb,
         "meta": meta,

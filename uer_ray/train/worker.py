@@ -61,6 +61,7 @@ def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, wor
         batch_size=config["batch_size"],
         seed=config["seed"],
         shuffle_buffer=config["shuffle_buffer"],
+        cache=config.get("cache_data", False),
     )
     batches = micro_batches(ray.train.get_dataset_shard("train"), collator, pos, stream, rank)
     accum, steps = config["grad_accum"], config["steps"]
