@@ -9,11 +9,11 @@ Parameter names: ``<part>.weight`` for each part (``word.weight``, ``pos.weight`
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from uer_ray.embeddings.config import EmbeddingConfig
 from uer_ray.embeddings.registry import EMBEDDINGS
+from uer_ray.layers.dropout import dropout
 
 
 class Embedding(nn.Module):
@@ -45,4 +45,4 @@ class Embedding(nn.Module):
             x = x.expand(input_ids.shape[0], -1, -1)
         if self.norm is not None:
             x = self.norm(x)
-        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+        return dropout(x, self.dropout, self.training) if self.dropout else x

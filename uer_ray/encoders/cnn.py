@@ -15,6 +15,7 @@ from torch import nn
 
 from uer_ray.encoders.config import CnnConfig
 from uer_ray.encoders.registry import ENCODERS
+from uer_ray.layers.dropout import dropout
 
 
 @ENCODERS.register("cnn")
@@ -44,7 +45,7 @@ class CnnEncoder(nn.Module):
         for conv in self.convs:
             if keep is not None:
                 x = x * keep
-            x = F.dropout(torch.relu(conv(x)), self.dropout, self.training)
+            x = dropout(torch.relu(conv(x)), self.dropout, self.training)
         return x.transpose(1, 2)
 
 
@@ -69,7 +70,7 @@ class GatedCnnEncoder(nn.Module):
 
     def _gated(self, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
         y = F.glu(conv(F.pad(x, (self.kernel_size - 1, 0))), dim=1)  # left padding: causal
-        return F.dropout(y, self.dropout, self.training)
+        return dropout(y, self.dropout, self.training)
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         x = self._gated(self.convs[0], x.transpose(1, 2))  # (B,H,T); width changes, no residual

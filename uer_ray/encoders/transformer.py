@@ -10,12 +10,12 @@ for pre-LN stacks (GPT-2's ``ln_f``).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from uer_ray.encoders.config import AttentionConfig, GptConfig, TransformerConfig
 from uer_ray.encoders.registry import ENCODERS
 from uer_ray.layers.attention import SelfAttention, attention_mask
+from uer_ray.layers.dropout import dropout
 from uer_ray.layers.transformer_layer import TransformerLayer
 
 
@@ -84,5 +84,5 @@ class AttentionEncoder(nn.Module):
         t = x.shape[1]
         mask, is_causal = attention_mask(padding_mask, self.causal, t, t)
         for attn, norm in zip(self.layers, self.norms, strict=False):
-            x = norm(x + F.dropout(attn(x, mask, is_causal), self.dropout, self.training))
+            x = norm(x + dropout(attn(x, mask, is_causal), self.dropout, self.training))
         return x

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer_ray.layers.dropout import dropout as drop
+
 
 def attention_mask(
     padding_mask: torch.Tensor | None, causal: bool, q_len: int, k_len: int
@@ -51,7 +53,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     if mask is not None:
         # the most negative float rather than -inf: a row with no key left stays finite
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return torch.matmul(F.dropout(scores.softmax(-1), dropout), v)
+    return torch.matmul(drop(scores.softmax(-1), dropout), v)
 
 
 class SelfAttention(nn.Module):

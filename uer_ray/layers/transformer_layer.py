@@ -9,10 +9,10 @@ In a post-LN block ``attn_norm`` follows the attention residual; in a pre-LN blo
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from uer_ray.layers.attention import CrossAttention, SelfAttention
+from uer_ray.layers.dropout import dropout
 from uer_ray.layers.feed_forward import FeedForward
 
 
@@ -31,7 +31,7 @@ class TransformerLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden_size, eps=eps)
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+        return dropout(x, self.dropout, self.training) if self.dropout else x
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
         if self.pre_ln:
@@ -60,7 +60,7 @@ class TransformerDecoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden_size, eps=eps)
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+        return dropout(x, self.dropout, self.training) if self.dropout else x
 
     def forward(self, x, memory, self_mask, self_causal, memory_mask):
         if self.pre_ln:
