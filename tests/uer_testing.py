@@ -20,3 +20,15 @@ def shared_data(rel: str) -> Path:
     if not p.exists():
         pytest.skip(f"{p} not present (shared data folder missing)")
     return p
+
+
+def wandb_values(data: bytes, key: str) -> list[str]:
+    """The JSON values logged under ``key`` in W&B's binary run file (its items are encoded as
+    key, then field 16 (0x82 0x01), a length byte and the JSON text)."""
+    import re
+
+    out = []
+    for m in re.finditer(re.escape(key.encode()) + rb"\x82\x01(.)", data, re.S):
+        n = m.group(1)[0]
+        out.append(data[m.end() : m.end() + n].decode())
+    return out

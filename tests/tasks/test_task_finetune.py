@@ -145,3 +145,20 @@ def test_freeze_trains_only_the_head(freeze, tiny_configs, sentiment_files, char
     assert (changed == []) is freeze, changed
     head = load_file(str(out / "head.safetensors"))
     assert "output.weight" in head
+
+
+def test_wandb_offline_run_holds_the_epoch_metrics(tiny_configs, sentiment_files, char_vocab, tmp_path):
+    from uer_testing import wandb_values
+
+    f, out = sentiment_files, tmp_path / "cls"
+    m = finetune("classify", f["train"], f["dev"], out, "--epochs", "2", "--lr", "0.01",
+                 "--batch-size", "16", "--wandb-mode", "offline", test=f["dev"],
+                 model=tiny_configs["lstm"], vocab=char_vocab)
+    files = sorted((out / "wandb").glob("offline-run-*/*.wandb"))
+    assert len(files) == 1, files
+    data = files[0].read_bytes()
+    logged = {float(v) for v in wandb_values(data, "dev/accuracy")}
+    assert {r["dev/accuracy"] for r in m["history"]} <= logged
+    assert float(wandb_values(data, "test/accuracy")[-1]) == m["test"]["accuracy"]
+    assert b"classify/word/lstm/scratch" in data and b"finetune-classify" in data
+    assert not list(tmp_path.glob(".cls.wandb-*"))  # the scratch folder is gone

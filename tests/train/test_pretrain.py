@@ -9,7 +9,6 @@ These are the few real Ray tests of the training package; they share the session
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from uer_testing import wandb_values
 
 from uer_ray.tracking import read_metrics
 from uer_ray.train.driver import run_folder
@@ -200,16 +200,7 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
     files = sorted((out / "wandb").glob("offline-run-*/*.wandb"))
     assert len(files) == 2, files
     data = b"".join(f.read_bytes() for f in files)
-    assert set(_wandb_values(data, "world_rank")) == {"0"}
-    logged = {float(v) for v in _wandb_values(data, "mlm/loss")}
+    assert set(wandb_values(data, "world_rank")) == {"0"}
+    logged = {float(v) for v in wandb_values(data, "mlm/loss")}
     assert {r["mlm/loss"] for r in read_metrics(out / "metrics.jsonl")} <= logged
 
-
-def _wandb_values(data: bytes, key: str) -> list[str]:
-    """The JSON values logged under ``key`` in W&B's binary run file (its items are encoded as
-    key, then field 16 (0x82 0x01), a length byte and the JSON text)."""
-    out = []
-    for m in re.finditer(re.escape(key.encode()) + rb"\x82\x01(.)", data, re.S):
-        n = m.group(1)[0]
-        out.append(data[m.end() : m.end() + n].decode())
-    return out

@@ -13,6 +13,7 @@ import argparse
 import json
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="Ray Train workers (0: in this process)")
     p.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("W&B (offline files under OUT/wandb unless configured)")
+    g.add_argument("--wandb-project", default="uer_ray")
+    g.add_argument("--wandb-group", help="default: finetune-TASK")
+    g.add_argument("--wandb-name", help="default: TASK/embedding/encoder (+pretrained)")
+    g.add_argument("--wandb-mode", choices=["offline", "online", "disabled"],
+                   help="default: WANDB_MODE, else offline")
 
 
 # -- set-up ---------------------------------------------------------------------------------
@@ -132,32 +139,62 @@ def make_optimizer(ft: FinetuneModel, lr: float, warmup: float, total_steps: int
     return optimizer, scheduler
 
 
-def train_local(ft: FinetuneModel, task, labels, data: dict, hp: dict) -> dict:
+def train_local(ft: FinetuneModel, task, labels, data: dict, hp: dict, on_epoch=None) -> dict:
     """The in-process path; returns the fit result as a plain dict."""
     total = steps_per_epoch(len(data["train"]), hp["batch_size"]) * hp["epochs"]
     optimizer, scheduler = make_optimizer(ft, hp["lr"], hp["warmup"], total)
     result = fit(ft, task, data["train"], data["dev"], labels, optimizer=optimizer,
                  scheduler=scheduler, epochs=hp["epochs"], batch_size=hp["batch_size"],
                  seed=hp["seed"], pad_id=hp["pad_id"], patience=hp["patience"],
-                 frozen=hp["freeze"], on_epoch=_print_epoch(task, hp), progress=hp["progress"])
+                 frozen=hp["freeze"], on_epoch=on_epoch, progress=hp["progress"])
     if result.best_state is not None:
         ft.load_state_dict(result.best_state)
     return {"best_epoch": result.best_epoch, "best_dev": result.best_dev,
             "history": result.history, "stopped_early": result.stopped_early}
 
 
-def _print_epoch(task, hp: dict):
-    """One line per epoch (train loss, dev metric, time) when progress is shown."""
-    if not hp["progress"]:
-        return None
+def _epoch_callback(task, hp: dict, wandb):
+    """After each in-process epoch: its line on the console (unless --quiet), its record to W&B."""
     metric = f"dev/{task.select_metric}"
 
     def show(record: dict) -> None:
-        print(f"epoch {record['epoch']}/{hp['epochs']}: train loss {record['train/loss']:.4f}, "
-              f"{metric} {record.get(metric, float('nan')):.4f}, {record['epoch_seconds']:.0f} s",
-              flush=True)
+        wandb.log(_loggable(record), step=record["epoch"])
+        if hp["progress"]:
+            print(f"epoch {record['epoch']}/{hp['epochs']}: train loss {record['train/loss']:.4f}, "
+                  f"{metric} {record.get(metric, float('nan')):.4f}, {record['epoch_seconds']:.0f} s",
+                  flush=True)
 
     return show
+
+
+def _loggable(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "epoch" and isinstance(v, (int, float))}
+
+
+def open_wandb(args: argparse.Namespace, s: Setup, folder: Path):
+    """The run's W&B handle (the driver logs; workers never do): offline files in
+    ``folder/wandb`` unless ``--wandb-mode``/``WANDB_MODE`` say otherwise."""
+    from uer_ray.tracking import WandbRun, WandbSettings, describe_model
+
+    names = describe_model(s.ft.model.config.to_dict())
+    arch = names["name"].rsplit("/", 1)[0]  # embedding/encoder: the pre-training targets are gone
+    start = "pretrained" if args.init else "scratch"
+    settings = WandbSettings(
+        project=args.wandb_project,
+        name=args.wandb_name or f"{args.task}/{arch}/{start}",
+        group=args.wandb_group or f"finetune-{args.task}",
+        tags=[f"task:{args.task}", f"start:{start}", *names["tags"]],
+        mode=args.wandb_mode, dir=str(folder),
+    )
+    config = {"task": args.task, "source": s.source, "pooling": s.settings.pooling,
+              "seq_length": s.settings.seq_length, "freeze": args.freeze, "crf": args.crf,
+              "workers": args.workers, **{k: s.hp[k] for k in ("epochs", "batch_size", "lr",
+                                                              "warmup", "patience", "seed")}}
+    state = random.getstate()  # W&B must not shift the seeded Python random stream
+    try:
+        return WandbRun(settings, config)
+    finally:
+        random.setstate(state)
 
 
 def ray_worker_loop(config: dict) -> None:
@@ -309,30 +346,55 @@ def run(args: argparse.Namespace) -> int:
     s = prepare(args)
     encoder_before = _encoder_fingerprint(s.ft) if args.freeze else None
     out = Path(args.out)
-    with atomic_dir(out) as tmp:
-        start = time.perf_counter()
-        if args.workers > 0:
-            info = train_on_ray(s.ft, s.settings, s.data, s.hp, args)
-        else:
-            info = train_local(s.ft, s.task, s.labels, s.data, s.hp)
-        if encoder_before is not None and _encoder_fingerprint(s.ft) != encoder_before:
-            raise UerRayError("--freeze: the encoder changed during training (a bug)")
-        test = None
-        if s.data["test"] is not None:
-            test = evaluate(s.ft, s.ft.head, s.task, s.data["test"], s.labels,
-                            batch_size=s.hp["batch_size"], pad_id=s.tokenizer.pad_id,
-                            progress=s.hp["progress"], desc="test")
-        summary = _summary_dict(args, s, info, test, time.perf_counter() - start)
-        # save_pretrained writes the folder afresh, so everything else goes in after it.
-        save_finetuned(tmp, s.ft, s.tokenizer, s.settings,
-                       meta={"produced_by": "finetune", "task": args.task, "source": s.source,
-                             "best_epoch": info["best_epoch"],
-                             "dev": _scalars(info["best_dev"]), "test": _scalars(test or {})})
-        with open(tmp / "metrics.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(record) + "\n" for record in info["history"])
-        write_json(tmp / "metrics.json", summary)
+    # W&B writes while training runs; its files join the output folder at the end.
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.wandb-", dir=out.absolute().parent))
+    try:
+        with atomic_dir(out) as tmp:
+            wandb = open_wandb(args, s, scratch)
+            try:
+                summary, info, test = _train_and_test(args, s, wandb, encoder_before)
+            finally:
+                wandb.finish()
+            # save_pretrained writes the folder afresh, so everything else goes in after it.
+            save_finetuned(tmp, s.ft, s.tokenizer, s.settings,
+                           meta={"produced_by": "finetune", "task": args.task, "source": s.source,
+                                 "best_epoch": info["best_epoch"],
+                                 "dev": _scalars(info["best_dev"]), "test": _scalars(test or {})})
+            if (scratch / "wandb").exists():
+                shutil.move(scratch / "wandb", tmp / "wandb")
+            with open(tmp / "metrics.jsonl", "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(record) + "\n" for record in info["history"])
+            write_json(tmp / "metrics.json", summary)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     print(_summary_text(summary, out))
     return 0
+
+
+def _train_and_test(args, s: Setup, wandb, encoder_before):
+    """Train (in-process or on Ray), evaluate test with the best model, log to W&B."""
+    start = time.perf_counter()
+    if args.workers > 0:
+        info = train_on_ray(s.ft, s.settings, s.data, s.hp, args)
+        for record in info["history"]:  # workers report to Ray; the driver logs once
+            wandb.log(_loggable(record), step=record["epoch"])
+    else:
+        info = train_local(s.ft, s.task, s.labels, s.data, s.hp,
+                           on_epoch=_epoch_callback(s.task, s.hp, wandb))
+    if encoder_before is not None and _encoder_fingerprint(s.ft) != encoder_before:
+        raise UerRayError("--freeze: the encoder changed during training (a bug)")
+    test = None
+    if s.data["test"] is not None:
+        test = evaluate(s.ft, s.ft.head, s.task, s.data["test"], s.labels,
+                        batch_size=s.hp["batch_size"], pad_id=s.tokenizer.pad_id,
+                        progress=s.hp["progress"], desc="test")
+    summary = _summary_dict(args, s, info, test, time.perf_counter() - start)
+    wandb.summary({**_scalars({f"best_dev/{k}": v for k, v in info["best_dev"].items()}),
+                   **_scalars({f"test/{k}": v for k, v in (test or {}).items()}),
+                   "best_epoch": info["best_epoch"],
+                   "seconds_per_epoch": summary["seconds_per_epoch"]})
+    return summary, info, test
 
 
 def _encoder_fingerprint(ft: FinetuneModel) -> list[float]:
