@@ -34,14 +34,44 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     if address:
         ray.init(address=address, **kwargs)
     else:
+        # The embedded cluster keeps Ray's default token authentication; its start-up notice
+        # about it is not news to a user who ran one command on a laptop.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
         ray.init(
             num_cpus=num_cpus or local_num_cpus(),
             include_dashboard=False,
             log_to_driver=True,
+            runtime_env={"worker_process_setup_hook": "uer_ray.cluster.quiet_worker_logs"},
             **kwargs,
         )
     _quiet_data_progress()
     return True
+
+
+# Loggers whose messages flood a run on the embedded cluster without telling the user anything:
+# the placement-group cleaner polls the State API every second, and the State API needs the
+# dashboard, which the embedded cluster does not start (the cluster dies with its driver, so
+# there is no placement group left to clean).
+NOISY_LOGGERS = {
+    "ray.train.v2._internal.execution.controller.placement_group_cleaner": logging.ERROR,
+}
+
+
+# Train's worker context logs an INFO line per ``ray.train.report``; its logger is named after
+# its file, relative to the ray package.
+TRAIN_CONTEXT_FILE = ("train", "v2", "_internal", "execution", "context.py")
+
+
+def quiet_worker_logs() -> None:
+    """``worker_process_setup_hook`` of the embedded cluster: runs in every Ray worker process."""
+    import ray
+
+    for name, level in NOISY_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    context_file = os.path.join(os.path.dirname(ray.__file__), *TRAIN_CONTEXT_FILE)
+    logging.getLogger(context_file).setLevel(logging.WARNING)
 
 
 def _quiet_data_progress() -> None:
