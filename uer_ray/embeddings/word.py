@@ -21,7 +21,7 @@ class WordEmbedding(nn.Module):
     def __init__(self, cfg: EmbeddingConfig, vocab_size: int):
         super().__init__()
         table = cfg.factorized_size or cfg.emb_size
-        self.weight = nn.Parameter(torch.empty(vocab_size, table).normal_(0.0, 0.02))
+        self.weight = nn.Parameter(torch.empty(vocab_size, table).normal_(0.0, cfg.init_std))
         self.project = nn.Linear(table, cfg.emb_size) if cfg.factorized_size else None
 
     @property
