@@ -10,3 +10,35 @@ def test_cli_help_and_unknown_command():
     bad = subprocess.run([sys.executable, "run.py", "pretrian"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2
     assert "unknown command 'pretrian'" in bad.stderr
+
+
+def test_sigterm_unwinds_like_ctrl_c(monkeypatch, capsys):
+    """A terminated command runs its cleanup (finally blocks, Ray shutdown) and exits 130."""
+    import os
+    import signal
+    import sys
+    import time
+    import types
+
+    from uer_ray import cli
+
+    cleaned = []
+    mod = types.ModuleType("uer_fake_sleeper")
+    mod.add_arguments = lambda p: None
+
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            return 0
+        finally:
+            cleaned.append(True)
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, "uer_fake_sleeper", mod)
+    monkeypatch.setitem(cli.COMMANDS, "sleeper", ("uer_fake_sleeper", "test"))
+    monkeypatch.setattr(cli, "_available", lambda: {"sleeper": ("uer_fake_sleeper", "test")})
+    assert cli.main(["sleeper"]) == 130
+    assert cleaned == [True]
+    assert "interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 
 from uer_ray.errors import UerRayError
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"uer-ray {name}", description=commands[name][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
+    previous = _terminate_as_interrupt()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
@@ -68,3 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     except UerRayError as e:
         print(f"uer-ray {name}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (``kill PID``, a scheduler stopping the job) unwinds like Ctrl-C, so cleanup code
+    runs and outputs stay atomic. (Once ``ray.init`` runs, Ray installs its own handler, which
+    exits through ``SystemExit``: cleanup runs then too.) Returns the handler to restore, or None
+    when this is not the main thread or a handler is already set."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
