@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,10 @@ def build_dataset(o: PretrainOptions, info: ShardInfo):
     ds = ray.data.read_parquet(files, shuffle=shuffle)
     # Ray Train replaces a dataset's execution options with its ingest defaults: order must be
     # requested through the DataConfig.
-    options = DataConfig.default_ingest_options()
+    with warnings.catch_warnings():
+        # Ray's own defaults set a field that Ray has deprecated; the notice is not for users.
+        warnings.filterwarnings("ignore", message=".*exclude_resources.*")
+        options = DataConfig.default_ingest_options()
     options.preserve_order = o.deterministic
     return ds, DataConfig(execution_options={"train": options})
 
