@@ -202,5 +202,10 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
     data = b"".join(f.read_bytes() for f in files)
     assert set(wandb_values(data, "world_rank")) == {"0"}
     logged = {float(v) for v in wandb_values(data, "mlm/loss")}
-    assert {r["mlm/loss"] for r in read_metrics(out / "metrics.jsonl")} <= logged
+    # The restarted run ends cleanly, so its records are all in W&B. The killed first run's W&B
+    # writer goes down with its worker group and may lose records it had not flushed yet
+    # (metrics.jsonl, written synchronously, is the record of the run); the kill comes a few
+    # steps after checkpoint 8, so steps 16 and 20 belong to the restarted run.
+    records = read_metrics(out / "metrics.jsonl")
+    assert {r["mlm/loss"] for r in records if r["step"] >= 16} <= logged, (records, logged)
 
