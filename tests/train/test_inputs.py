@@ -43,3 +43,19 @@ def test_refuses_to_overwrite_an_earlier_run(bert_shards, zh_vocab, tiny_bert_js
                 model=tiny_bert_json, data=str(bert_shards), out=str(tmp_path / "new"), resume=True
             )
         )
+
+
+def test_worker_config_paths_are_absolute(bert_shards, zh_vocab, tiny_bert_json, tmp_path, monkeypatch):
+    """Ray Train workers run in their own working directory: a relative --init must not reach them."""
+    from uer_ray.train.pretrain import cache_data, worker_config
+
+    monkeypatch.chdir(tmp_path)
+    info = load_shard_info(bert_shards, vocab=zh_vocab)
+    config = model_config_for(tiny_bert_json, info, targets=None, init=None)
+    opts = PretrainOptions(model=tiny_bert_json, data=str(bert_shards), out="out", init="stage1/final")
+    wc = worker_config(opts, info, config, {"wandb_id": "x"})
+    assert wc["init"] == str(tmp_path / "stage1" / "final")
+    assert wc["metrics_path"] == str(tmp_path / "out" / "metrics.jsonl")
+    # small shards are kept in memory unless told otherwise
+    assert cache_data(opts, info.manifest) is True
+    assert cache_data(PretrainOptions(model="m", data="d", out="o", cache_data="off"), info.manifest) is False

@@ -163,7 +163,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "manifest_sha256": info.manifest_sha256,
         "processor": info.processor,
         "model_source": o.model,
-        "init": o.init,
+        "init": str(Path(o.init).absolute()) if o.init else None,
         "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
         "options": {k: v for k, v in asdict(o).items() if k != "test_hooks"},
     }
@@ -181,7 +181,8 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
     return {
         "model_config": model_config,
         "tokenizer": info.tokenizer,
-        "init": o.init,
+        # absolute: Ray Train workers run in their own working directory
+        "init": str(Path(o.init).absolute()) if o.init else None,
         "masking": masking,
         "steps": o.steps,
         "batch_size": o.batch_size,
