@@ -154,6 +154,8 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
     from uer_ray.tracking import describe_model
 
     out = Path(o.out).absolute()
+    # absolute: Ray Train workers run in their own working directory
+    init = str(Path(o.init).absolute()) if o.init else None
     masking = None
     if "mlm" in model_config["targets"]:
         masking = {"prob": o.mask_prob, "strategy": o.masking}
@@ -163,7 +165,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "manifest_sha256": info.manifest_sha256,
         "processor": info.processor,
         "model_source": o.model,
-        "init": str(Path(o.init).absolute()) if o.init else None,
+        "init": init,
         "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
         "options": {k: v for k, v in asdict(o).items() if k != "test_hooks"},
     }
@@ -181,8 +183,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
     return {
         "model_config": model_config,
         "tokenizer": info.tokenizer,
-        # absolute: Ray Train workers run in their own working directory
-        "init": str(Path(o.init).absolute()) if o.init else None,
+        "init": init,
         "masking": masking,
         "steps": o.steps,
         "batch_size": o.batch_size,
