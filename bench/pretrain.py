@@ -80,7 +80,8 @@ def _time_loop(step_fn, batches, warmup: int) -> float:
     return tokens / (time.perf_counter() - t0)
 
 
-def bare_loop(preset: str, batches, tok, warmup: int) -> float:
+def ours_step(preset: str, tok):
+    """A training step (forward, backward, clip, fused AdamW) of the uer_ray preset."""
     from uer_ray.models import build_model, load_preset
     from uer_ray.train.optim import build_optimizer
 
@@ -95,10 +96,12 @@ def bare_loop(preset: str, batches, tok, warmup: int) -> float:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return _time_loop(step, batches, warmup)
+    return step
 
 
-def hf_loop(preset: str, batches, tok, warmup: int) -> float:
+def hf_step(preset: str, tok):
+    """The same step for transformers' BertForPreTraining of the preset's sizes, and the batch
+    conversion it needs."""
     from transformers import BertConfig, BertForPreTraining
 
     from uer_ray.models import load_preset
@@ -119,19 +122,17 @@ def hf_loop(preset: str, batches, tok, warmup: int) -> float:
     # fused AdamW on both sides (uer_ray's build_optimizer uses it), so the optimiser is not
     # what the ratio measures
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    hf = []
-    for b in batches:  # BERT conventions: token types 0/1, NSP label 0 = real next sentence
+
+    def convert(b):  # BERT conventions: token types 0/1, NSP label 0 = real next sentence
         seg = b["segment_ids"]
-        hf.append(
-            {
-                "input_ids": b["input_ids"],
-                "token_type_ids": (seg - 1).clamp(min=0),
-                "attention_mask": (seg != 0).long(),
-                "labels": b["mlm_labels"],
-                "next_sentence_label": 1 - b["is_next"],
-                "segment_ids": seg,
-            }
-        )
+        return {
+            "input_ids": b["input_ids"],
+            "token_type_ids": (seg - 1).clamp(min=0),
+            "attention_mask": (seg != 0).long(),
+            "labels": b["mlm_labels"],
+            "next_sentence_label": 1 - b["is_next"],
+            "segment_ids": seg,
+        }
 
     def step(b):
         out = model(**{k: v for k, v in b.items() if k != "segment_ids"})
@@ -140,7 +141,16 @@ def hf_loop(preset: str, batches, tok, warmup: int) -> float:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return _time_loop(step, hf, warmup)
+    return step, convert
+
+
+def bare_loop(preset: str, batches, tok, warmup: int) -> float:
+    return _time_loop(ours_step(preset, tok), batches, warmup)
+
+
+def hf_loop(preset: str, batches, tok, warmup: int) -> float:
+    step, convert = hf_step(preset, tok)
+    return _time_loop(step, [convert(b) for b in batches], warmup)
 
 
 def ray_path(preset: str, shards: Path, workers: int, steps: int, log_every: int) -> float:

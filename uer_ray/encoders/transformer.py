@@ -16,6 +16,7 @@ from uer_ray.encoders.config import AttentionConfig, GptConfig, TransformerConfi
 from uer_ray.encoders.registry import ENCODERS
 from uer_ray.layers.attention import SelfAttention, attention_mask
 from uer_ray.layers.dropout import dropout
+from uer_ray.layers.packing import Packing
 from uer_ray.layers.transformer_layer import TransformerLayer
 
 
@@ -45,9 +46,14 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         t = x.shape[1]
         mask, is_causal = attention_mask(padding_mask, self.causal, t, t)
+        packing = Packing.of(padding_mask)  # real tokens only between attentions
+        if packing is not None:
+            x = packing.pack(x)
         for layer in self.layers:
-            x = layer(x, mask, is_causal)
-        return self.final_norm(x) if self.final_norm is not None else x
+            x = layer(x, mask, is_causal, packing)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        return packing.unpack(x) if packing is not None else x
 
 
 @ENCODERS.register("gpt")
@@ -83,6 +89,9 @@ class AttentionEncoder(nn.Module):
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         t = x.shape[1]
         mask, is_causal = attention_mask(padding_mask, self.causal, t, t)
+        packing = Packing.of(padding_mask)
+        if packing is not None:
+            x = packing.pack(x)
         for attn, norm in zip(self.layers, self.norms, strict=False):
-            x = norm(x + dropout(attn(x, mask, is_causal), self.dropout, self.training))
-        return x
+            x = norm(x + dropout(attn(x, mask, is_causal, packing), self.dropout, self.training))
+        return packing.unpack(x) if packing is not None else x

@@ -9,8 +9,9 @@ small hidden sizes on CPU.
 
 Attention goes through ``scaled_dot_product_attention`` except on CPU with attention dropout
 active (training with ``dropout > 0``): there SDPA falls back to its generic path, which measured
-~2.5× slower (forward + backward) than the same four operations written out, so ``attend`` writes
-them out. Both compute softmax(QKᵀ/√d + mask)·V. GPUs keep SDPA's fused dropout kernels.
+~2.5× slower (forward + backward) than the same operations written out, so ``attend`` writes
+them out: one ``baddbmm`` computes QKᵀ/√d plus an additive mask, then softmax, dropout and a
+``bmm`` with V. Both compute softmax(QKᵀ/√d + mask)·V. GPUs keep SDPA's fused dropout kernels.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from uer_ray.layers.dropout import dropout as drop
+from uer_ray.layers.packing import Packing
 
 
 def attention_mask(
@@ -46,18 +48,30 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     if dropout == 0.0 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
                                               dropout_p=dropout)
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))  # (B,h,Tq,Tk)
+    b, h, tq, d = q.shape
+    tk = k.shape[2]
     if is_causal:
-        tq, tk = scores.shape[-2:]
         mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
-    if mask is not None:
-        # the most negative float rather than -inf: a row with no key left stays finite
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return torch.matmul(drop(scores.softmax(-1), dropout), v)
+    if mask is None:
+        bias, beta = q.new_zeros(1, 1, 1), 0.0
+    else:
+        # an additive mask that baddbmm adds while it computes the scores: no masked_fill pass
+        # forward or backward. The most negative float rather than -inf: a row with no key left
+        # stays finite.
+        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device)
+        bias.masked_fill_(~mask, torch.finfo(q.dtype).min)
+        if bias.dim() == 4:  # (B,1|h,1|Tq,Tk) -> (B·h,1|Tq,Tk)
+            bias = bias.expand(b, h, bias.shape[2], tk).reshape(b * h, -1, tk)
+        beta = 1.0
+    scores = torch.baddbmm(bias, q.reshape(b * h, tq, d), k.reshape(b * h, tk, d).transpose(1, 2),
+                           beta=beta, alpha=d**-0.5)
+    probs = drop(scores.softmax(-1), dropout)
+    return torch.bmm(probs, v.reshape(b * h, tk, d)).view(b, h, tq, d)
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention: (B,T,H) -> (B,T,H)."""
+    """Multi-head self-attention: (B,T,H) -> (B,T,H), or with a ``packing`` the real tokens' rows
+    (N,H) -> (N,H) (``uer_ray.layers.packing``)."""
 
     def __init__(self, hidden_size: int, heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
@@ -68,12 +82,17 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
         self.out = nn.Linear(hidden_size, hidden_size, bias=bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
-        b, t, h = x.shape
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
+                packing: Packing | None = None) -> torch.Tensor:
+        qkv = self.qkv(x)
+        if packing is not None:
+            qkv = packing.unpack(qkv)  # (B,T,3H), zeros at padding (masked out as keys)
+        b, t = qkv.shape[:2]
+        h = qkv.shape[2] // 3
         # (B,T,3,heads,d) -> three (B,heads,T,d) views, no copies
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(b, t, h))
+        q, k, v = qkv.view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0).transpose(1, 2)
+        return self.out(packing.pack(y).reshape(-1, h) if packing is not None else y.reshape(b, t, h))
 
 
 class CrossAttention(nn.Module):

@@ -14,10 +14,12 @@ from torch import nn
 from uer_ray.layers.attention import CrossAttention, SelfAttention
 from uer_ray.layers.dropout import dropout
 from uer_ray.layers.feed_forward import FeedForward
+from uer_ray.layers.packing import Packing
 
 
 class TransformerLayer(nn.Module):
-    """(B,T,H) -> (B,T,H); ``mask``/``is_causal`` come from ``attention_mask``."""
+    """(B,T,H) -> (B,T,H); ``mask``/``is_causal`` come from ``attention_mask``. With a ``packing``
+    the block takes and returns the real tokens' rows (N,H) (``uer_ray.layers.packing``)."""
 
     def __init__(self, hidden_size: int, heads: int, ffn_size: int, *, act: str = "gelu",
                  pre_ln: bool = False, eps: float = 1e-12, dropout: float = 0.1,
@@ -33,11 +35,12 @@ class TransformerLayer(nn.Module):
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.dropout, self.training) if self.dropout else x
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
+                packing: Packing | None = None) -> torch.Tensor:
         if self.pre_ln:
-            x = x + self._drop(self.attn(self.attn_norm(x), mask, is_causal))
+            x = x + self._drop(self.attn(self.attn_norm(x), mask, is_causal, packing))
             return x + self._drop(self.ffn(self.ffn_norm(x)))
-        x = self.attn_norm(x + self._drop(self.attn(x, mask, is_causal)))
+        x = self.attn_norm(x + self._drop(self.attn(x, mask, is_causal, packing)))
         return self.ffn_norm(x + self._drop(self.ffn(x)))
 
 
