@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from uer_ray.tracking import MetricsLog, read_metrics
 from uer_ray.tracking.wandb_run import describe_model
 from uer_ray.train import state as st
 from uer_ray.train.optim import build_optimizer, build_scheduler
-from uer_ray.train.reporting import Window
+from uer_ray.train.reporting import DriverBar, Window
 
 
 def test_metrics_log_truncates_after_restart_step(tmp_path):
@@ -84,3 +85,32 @@ def test_wandb_names_carry_the_model_choice():
     assert d["group"] == "cnn+lstm-mlm+sp"
     assert "enc:lstm" in d["tags"] and "target:sp" in d["tags"]
     json.dumps(d)
+
+
+def test_driver_bar_writes_each_state_line_once(monkeypatch, capsys):
+    """Ray Train workers patch ``print`` to log and also copy to stdout; the bar's state lines
+    must still reach the driver once, or the duplicate "closed" line re-creates the bar."""
+    import builtins
+
+    def ray_train_print(*objects, **kwargs):  # what the workers' patched print amounts to
+        text = " ".join(map(str, objects))
+        sys.stdout.write(text + "\n")
+        sys.stdout.write(text + "\n")
+
+    class Bar:  # tqdm_ray's worker side: one print per state change
+        def update(self, n):
+            print(f"state x+={n}")
+
+        def set_description(self, desc):
+            print(f"state desc={desc}")
+
+        def close(self):
+            print("state closed")
+
+    monkeypatch.setattr(builtins, "print", ray_train_print)
+    bar = DriverBar(Bar())
+    bar.update(3)
+    bar.set_description("loss 1.0")
+    bar.close()
+    assert builtins.print is ray_train_print  # restored after each call
+    assert capsys.readouterr().out.splitlines() == ["state x+=3", "state desc=loss 1.0", "state closed"]

@@ -3,6 +3,8 @@ world rank 0 to ``metrics.jsonl``, W&B and a progress bar."""
 
 from __future__ import annotations
 
+import builtins
+import sys
 import time
 from collections import defaultdict
 
@@ -103,13 +105,50 @@ def _tokens_so_far(path) -> float:
     return float(records[-1].get("tokens_seen", 0)) if records else 0.0
 
 
-def _progress_bar(total: int, start: int):
+def _progress_bar(total: int, start: int) -> DriverBar | None:
     """A bar that the Ray driver draws (worker output would interleave with Ray's log lines)."""
     try:
         from ray.experimental.tqdm_ray import tqdm
     except ImportError:
         return None
-    bar = tqdm(total=total, desc="pretrain", unit="step")
+    bar = DriverBar(tqdm(total=total, desc="pretrain", unit="step"))
     if start:
         bar.update(start)
     return bar
+
+
+def _plain_print(*objects, sep: str | None = " ", end: str | None = "\n", file=None, flush=False):
+    stream = sys.stdout if file is None else file
+    stream.write((" " if sep is None else sep).join(map(str, objects)) + ("\n" if end is None else end))
+    if flush:
+        stream.flush()
+
+
+class DriverBar:
+    """A ``ray.experimental.tqdm_ray`` bar whose state lines reach the driver once.
+
+    The bar sends its state to the driver as a line on stdout, written with ``print``. Ray Train
+    patches ``print`` in its workers to log through the root logger *and* copy to stdout, so
+    every state line arrived twice: the duplicate of the final "closed" line re-created the
+    closed bar on the driver, which then redrew it (with a growing elapsed time) under every
+    later log line of the process. The bar's calls here use a plain ``print`` instead."""
+
+    def __init__(self, bar):
+        self._bar = bar
+
+    def _plain(self, method: str, *args) -> None:
+        patched = builtins.print
+        builtins.print = _plain_print
+        try:
+            getattr(self._bar, method)(*args)
+        finally:
+            builtins.print = patched
+
+    def update(self, n: int) -> None:
+        self._plain("update", n)
+
+    def set_description(self, desc: str) -> None:
+        self._plain("set_description", desc)
+
+    def close(self) -> None:
+        self._plain("close")
