@@ -1,10 +1,12 @@
-"""Packed (padding-free) transformer rows against the padded computation, on real batches.
+"""The transformer's row savings against computing every row, on real batches.
 
-The transformer runs its per-token work (projections, feed-forward, LayerNorm, dropout) on the
-real tokens only (``uer_ray.layers.packing``). This script times a bert-tiny / bert-mini training
-step (MLM + SP, batch 32 × 128 of CLUECorpusSmall, bert processor, ~22% padding) with packing on
-and off, and transformers' BertForPreTraining on the same batches, in alternating rounds in one
-process so that a busy machine slows all alike; the table gives median real tokens/s.
+``uer_ray.layers.packing``: the per-token work of each block (projections, feed-forward,
+LayerNorm, dropout) runs on the real tokens only ("packed"), and in training the last block's
+output only at the rows the targets read ("read rows": mlm's masked positions, sp's position 0).
+This script times a bert-tiny / bert-mini training step (MLM + SP, batch 32 × 128 of
+CLUECorpusSmall, bert processor, ~23% padding) with every row, packed, and packed + read rows,
+and transformers' BertForPreTraining on the same batches, in alternating rounds in one process
+so that a busy machine slows all alike; the table gives median real tokens/s.
 
     .venv/bin/python bench/packing.py [--models bert-tiny bert-mini] [--rounds 5] [--steps 4]
 """
@@ -36,17 +38,24 @@ def timed(step, batches) -> float:
     return tokens / (time.perf_counter() - t0)
 
 
+VARIANTS = {  # name: (packing's MIN_PADDING_SHARE, Model.read_rows_only); a share above 1 never packs
+    "all rows": (1.1, False),
+    "packed": (None, False),
+    "packed+read": (None, True),
+}
+
+
 def measure(preset: str, batches, tok, rounds: int, steps: int, warmup: int) -> dict:
-    ours = ours_step(preset, tok)
+    ours, model = ours_step(preset, tok, with_model=True)
     hf, convert = hf_step(preset, tok)
     hf_batches = [convert(b) for b in batches]
     share = packing.MIN_PADDING_SHARE
-    min_share = {"packed": share, "padded": 1.1}  # a share above 1 never packs
-    speeds: dict[str, list[float]] = {"packed": [], "padded": [], "transformers": []}
+    speeds: dict[str, list[float]] = {name: [] for name in [*VARIANTS, "transformers"]}
     for r in range(-1, rounds):  # round -1 warms up
         chunk = slice(0, warmup) if r < 0 else slice(warmup + r * steps, warmup + (r + 1) * steps)
-        for name, value in min_share.items():
-            packing.MIN_PADDING_SHARE = value
+        for name, (min_share, read_rows) in VARIANTS.items():
+            packing.MIN_PADDING_SHARE = share if min_share is None else min_share
+            model.read_rows_only = read_rows
             speed = timed(ours, batches[chunk])
             if r >= 0:
                 speeds[name].append(speed)
@@ -78,14 +87,13 @@ def main() -> int:
         rows.append(measure(preset, batches, tok, args.rounds, args.steps, args.warmup))
     print(f"median real tokens/s over {args.rounds} alternating rounds of {args.steps} steps "
           "(batch 32 x 128 of CLUECorpusSmall; MLM + SP; fp32, this machine)")
-    head = ["model", "padding", "packed", "padded", "transformers", "packed/padded", "packed/HF",
-            "padded/HF"]
-    print(" | ".join(f"{h:>13}" for h in head))
+    names = [*VARIANTS, "transformers"]
+    head = ["model", "padding", *names, *(f"{n}/HF" for n in VARIANTS)]
+    print(" | ".join(f"{h:>14}" for h in head))
     for r in rows:
-        cells = [r["model"], f"{r['padding']:.1%}", f"{r['packed']:.0f}", f"{r['padded']:.0f}",
-                 f"{r['transformers']:.0f}", f"{r['packed'] / r['padded']:.2f}",
-                 f"{r['packed'] / r['transformers']:.2f}x", f"{r['padded'] / r['transformers']:.2f}x"]
-        print(" | ".join(f"{c:>13}" for c in cells))
+        cells = [r["model"], f"{r['padding']:.1%}", *(f"{r[n]:.0f}" for n in names),
+                 *(f"{r[n] / r['transformers']:.2f}x" for n in VARIANTS)]
+        print(" | ".join(f"{c:>14}" for c in cells))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

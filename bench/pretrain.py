@@ -80,8 +80,9 @@ def _time_loop(step_fn, batches, warmup: int) -> float:
     return tokens / (time.perf_counter() - t0)
 
 
-def ours_step(preset: str, tok):
-    """A training step (forward, backward, clip, fused AdamW) of the uer_ray preset."""
+def ours_step(preset: str, tok, with_model: bool = False):
+    """A training step (forward, backward, clip, fused AdamW) of the uer_ray preset (and the
+    model, with ``with_model``)."""
     from uer_ray.models import build_model, load_preset
     from uer_ray.train.optim import build_optimizer
 
@@ -96,7 +97,7 @@ def ours_step(preset: str, tok):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return step
+    return (step, model) if with_model else step
 
 
 def hf_step(preset: str, tok):

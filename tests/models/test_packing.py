@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import VOCAB, make_batch, tiny
 
 from uer_ray.encoders.config import AttentionConfig, TransformerConfig
 from uer_ray.encoders.transformer import AttentionEncoder, TransformerEncoder
 from uer_ray.layers import packing as packing_module
 from uer_ray.layers.packing import Packing
+from uer_ray.models import build_model
 
 
 def _padding(b: int = 4, t: int = 10) -> torch.Tensor:
@@ -69,3 +71,42 @@ def test_packing_only_where_it_pays():
     back = packing.unpack(packing.pack(x))
     real = ~_padding()
     assert torch.equal(back[real], x[real]) and not back[~real].any()
+
+
+def _loss_and_grads(model, batch):
+    model.zero_grad(set_to_none=True)
+    out = model(batch)
+    out.loss.backward()
+    return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("pre_ln", [False, True])
+@pytest.mark.parametrize("pad_rows", [False, True])
+def test_last_block_on_the_rows_the_targets_read(pre_ln, pad_rows, monkeypatch):
+    """Training computes the last block's output only where mlm (masked positions) and sp
+    (position 0) read it: same loss and gradients as computing every row."""
+    monkeypatch.setattr(packing_module, "MIN_PADDING_SHARE", 0.0)  # the tiny batch packs too
+    torch.manual_seed(0)
+    cfg = tiny(encoder_options={"transformer": {"pre_ln": pre_ln, "attention_dropout": 1e-12}})
+    model = build_model(cfg, vocab_size=VOCAB).train()
+    batch = make_batch(b=3, t=12, pad_rows=pad_rows)
+    model.read_rows_only = False
+    full, full_grads = _loss_and_grads(model, batch)
+    model.read_rows_only = True
+    sparse, sparse_grads = _loss_and_grads(model, batch)
+    torch.testing.assert_close(sparse.loss, full.loss, atol=1e-5, rtol=1e-5)
+    assert full_grads.keys() == sparse_grads.keys()
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(sparse_grads[name], grad, atol=1e-5, rtol=1e-5, msg=name)
+    read = batch["mlm_labels"] != -100
+    read[:, 0] = True
+    torch.testing.assert_close(sparse.hidden[read], full.hidden[read], atol=1e-5, rtol=1e-5)
+    assert not sparse.hidden[~read].any()  # the rows nobody reads were not computed
+
+
+def test_every_row_when_a_target_reads_them_all():
+    model = build_model(tiny(targets={"mlm": 1.0, "lm": 1.0}), vocab_size=VOCAB).train()
+    assert model._rows_read(make_batch(), None) is None  # lm reads every position
+    model = build_model(tiny(), vocab_size=VOCAB)
+    assert model._rows_read(make_batch(), None) is not None
+    assert model.eval()._rows_read(make_batch(), None) is None  # inference: every row

@@ -26,6 +26,7 @@ class TransformerEncoder(nn.Module):
 
     Config = TransformerConfig
     bidirectional = False
+    reads_rows = True  # forward takes ``read``
 
     def __init__(self, cfg: TransformerConfig, input_dim: int):
         super().__init__()
@@ -43,14 +44,26 @@ class TransformerEncoder(nn.Module):
     def expected_input_dim(cls, cfg: TransformerConfig) -> int:
         return cfg.hidden_size  # residual connections need input width == hidden_size
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
-        t = x.shape[1]
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None,
+                read: torch.Tensor | None = None) -> torch.Tensor:
+        """``read`` (B,T) bool, optional: the rows whose output will be read; the last block
+        computes only those after its attention (zeros elsewhere). Ignored under
+        ``torch.compile``."""
+        b, t = x.shape[:2]
         mask, is_causal = attention_mask(padding_mask, self.causal, t, t)
         packing = Packing.of(padding_mask)  # real tokens only between attentions
+        narrowed = None
+        if read is not None and not torch.compiler.is_compiling():
+            packing = packing or Packing(None, b, t)
+            narrowed = packing.narrow(read)
         if packing is not None:
             x = packing.pack(x)
-        for layer in self.layers:
-            x = layer(x, mask, is_causal, packing)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            keep = narrowed[0] if narrowed is not None and i == last else None
+            x = layer(x, mask, is_causal, packing, keep)
+        if narrowed is not None:
+            packing = narrowed[1]
         if self.final_norm is not None:
             x = self.final_norm(x)
         return packing.unpack(x) if packing is not None else x

@@ -70,8 +70,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention: (B,T,H) -> (B,T,H), or with a ``packing`` the real tokens' rows
-    (N,H) -> (N,H) (``uer_ray.layers.packing``)."""
+    """Multi-head self-attention: (B,T,H) -> (B,T,H), or with a ``packing`` its rows (N,H) -> (N,H)
+    (``uer_ray.layers.packing``)."""
 
     def __init__(self, hidden_size: int, heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
@@ -83,7 +83,8 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(hidden_size, hidden_size, bias=bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
-                packing: Packing | None = None) -> torch.Tensor:
+                packing: Packing | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``keep`` (M,), with a packing: project out only these of the packed rows."""
         qkv = self.qkv(x)
         if packing is not None:
             qkv = packing.unpack(qkv)  # (B,T,3H), zeros at padding (masked out as keys)
@@ -92,7 +93,10 @@ class SelfAttention(nn.Module):
         # (B,T,3,heads,d) -> three (B,heads,T,d) views, no copies
         q, k, v = qkv.view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
         y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0).transpose(1, 2)
-        return self.out(packing.pack(y).reshape(-1, h) if packing is not None else y.reshape(b, t, h))
+        if packing is None:
+            return self.out(y.reshape(b, t, h))
+        y = packing.pack(y).reshape(-1, h)
+        return self.out(y if keep is None else y.index_select(0, keep))
 
 
 class CrossAttention(nn.Module):

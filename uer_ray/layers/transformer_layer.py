@@ -19,7 +19,7 @@ from uer_ray.layers.packing import Packing
 
 class TransformerLayer(nn.Module):
     """(B,T,H) -> (B,T,H); ``mask``/``is_causal`` come from ``attention_mask``. With a ``packing``
-    the block takes and returns the real tokens' rows (N,H) (``uer_ray.layers.packing``)."""
+    the block takes and returns the packed rows (N,H) (``uer_ray.layers.packing``)."""
 
     def __init__(self, hidden_size: int, heads: int, ffn_size: int, *, act: str = "gelu",
                  pre_ln: bool = False, eps: float = 1e-12, dropout: float = 0.1,
@@ -36,11 +36,15 @@ class TransformerLayer(nn.Module):
         return dropout(x, self.dropout, self.training) if self.dropout else x
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
-                packing: Packing | None = None) -> torch.Tensor:
+                packing: Packing | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``keep`` (M,), with a packing: compute and return only these of the N rows after
+        attention (whose keys and values need every row)."""
         if self.pre_ln:
-            x = x + self._drop(self.attn(self.attn_norm(x), mask, is_causal, packing))
+            a = self.attn(self.attn_norm(x), mask, is_causal, packing, keep)
+            x = (x if keep is None else x.index_select(0, keep)) + self._drop(a)
             return x + self._drop(self.ffn(self.ffn_norm(x)))
-        x = self.attn_norm(x + self._drop(self.attn(x, mask, is_causal, packing)))
+        a = self.attn(x, mask, is_causal, packing, keep)
+        x = self.attn_norm((x if keep is None else x.index_select(0, keep)) + self._drop(a))
         return self.ffn_norm(x + self._drop(self.ffn(x)))
 
 

@@ -27,6 +27,9 @@ class Model(nn.Module):
         self.weights = dict(config.targets)
         self.hidden_size = encoder.output_dim
         self.tokenizer = None  # set by load_model when the checkpoint has a tokenizer/
+        # training: the last transformer block computes only the rows the targets read
+        # (uer_ray.layers.packing); False computes every row
+        self.read_rows_only = True
 
     def set_vocabulary(self, tokens: list[str]) -> None:
         """Give parts that read the vocabulary's strings (``subword``: its spelling table) the
@@ -50,9 +53,27 @@ class Model(nn.Module):
         mask = segment_ids == 0
         return mask if bool(mask.any()) else None
 
-    def _encode(self, input_ids, segment_ids) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _encode(self, input_ids, segment_ids, batch: dict | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         padding = self.padding_mask(segment_ids)
-        return self.encoder(self.embedding(input_ids, segment_ids), padding), padding
+        x = self.embedding(input_ids, segment_ids)
+        read = self._rows_read(batch, padding) if batch is not None else None
+        if read is not None:
+            return self.encoder(x, padding, read=read), padding
+        return self.encoder(x, padding), padding
+
+    def _rows_read(self, batch: dict, padding: torch.Tensor | None) -> torch.Tensor | None:
+        """(B,T) bool: the positions any target's loss reads, when every target says which and
+        the encoder can use it (training only); else None."""
+        if not (self.training and self.read_rows_only and getattr(self.encoder, "reads_rows", False)):
+            return None
+        read = None
+        for target in self.targets.values():
+            mine = target.reads(batch, padding) if hasattr(target, "reads") else None
+            if mine is None:
+                return None
+            read = mine if read is None else read | mine
+        return read
 
     def encode(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
         """(B,T), (B,T) -> (B,T,H). Padding (segment id 0, at the right) never changes the hidden
@@ -60,8 +81,9 @@ class Model(nn.Module):
         return self._encode(input_ids, segment_ids)[0]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        """Σ weight·loss over the targets, with each target's loss/accuracy/count as floats."""
-        hidden, padding = self._encode(batch["input_ids"], batch["segment_ids"])
+        """Σ weight·loss over the targets, with each target's loss/accuracy/count as floats.
+        In training, ``hidden`` may hold zeros at positions no target reads (``read_rows_only``)."""
+        hidden, padding = self._encode(batch["input_ids"], batch["segment_ids"], batch)
         total, losses, names, values = None, {}, [], []
         for name, target in self.targets.items():
             out = target(hidden, batch, padding)

@@ -61,6 +61,14 @@ class _SentenceTarget(nn.Module):
         self.pooler = nn.Linear(ctx.hidden_size, ctx.hidden_size)
         self.output = nn.Linear(ctx.hidden_size, cfg.labels_num)
 
+    def reads(self, batch: dict, padding_mask) -> torch.Tensor | None:
+        if self.pooling != "first":
+            return None
+        ids = batch["input_ids"]
+        read = torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
+        read[:, 0] = True
+        return read
+
     def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
         return self.output(torch.tanh(self.pooler(pool(hidden, padding_mask, self.pooling))))
 

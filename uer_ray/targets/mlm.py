@@ -59,5 +59,8 @@ class MlmTarget(nn.Module):
         selected = labels != -100
         return prediction_loss(self._project(hidden[selected]), labels[selected])  # (N,V), (N,)
 
+    def reads(self, batch: dict, padding_mask) -> torch.Tensor:
+        return require(batch, "mlm_labels", "mlm") != -100
+
     def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
         return self._project(hidden)
