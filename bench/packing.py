@@ -18,25 +18,14 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pretrain import hf_step, load_batches, make_shards, ours_step  # noqa: E402
+from pretrain import hf_step, load_batches, make_shards, ours_step, time_loop  # noqa: E402
 
 from uer_ray.layers import packing  # noqa: E402
-
-
-def timed(step, batches) -> float:
-    """Real tokens/s over ``batches``."""
-    tokens = sum(int((b["segment_ids"] != 0).sum()) for b in batches)
-    t0 = time.perf_counter()
-    for b in batches:
-        step(b)
-    return tokens / (time.perf_counter() - t0)
-
 
 VARIANTS = {  # name: (packing's MIN_PADDING_SHARE, Model.read_rows_only); a share above 1 never packs
     "all rows": (1.1, False),
@@ -46,7 +35,7 @@ VARIANTS = {  # name: (packing's MIN_PADDING_SHARE, Model.read_rows_only); a sha
 
 
 def measure(preset: str, batches, tok, rounds: int, steps: int, warmup: int) -> dict:
-    ours, model = ours_step(preset, tok, with_model=True)
+    ours, model = ours_step(preset, tok)
     hf, convert = hf_step(preset, tok)
     hf_batches = [convert(b) for b in batches]
     share = packing.MIN_PADDING_SHARE
@@ -56,10 +45,10 @@ def measure(preset: str, batches, tok, rounds: int, steps: int, warmup: int) -> 
         for name, (min_share, read_rows) in VARIANTS.items():
             packing.MIN_PADDING_SHARE = share if min_share is None else min_share
             model.read_rows_only = read_rows
-            speed = timed(ours, batches[chunk])
+            speed = time_loop(ours, batches[chunk], 0)
             if r >= 0:
                 speeds[name].append(speed)
-        speed = timed(hf, hf_batches[chunk])
+        speed = time_loop(hf, hf_batches[chunk], 0)
         if r >= 0:
             speeds["transformers"].append(speed)
     packing.MIN_PADDING_SHARE = share

@@ -5,9 +5,10 @@ in-process loop over the same batches, and transformers' BertForPreTraining.
 
 Batches are 32 rows × 128 tokens of CLUECorpusSmall (bert processor: MLM + SP), shards made with
 ``run.py preprocess`` unless --data names some. The bare loop runs before and after each Ray run
-and the Ray/bare ratio uses the two runs around it, since the machine's speed drifts. Tokens/s counts real (non-padding) tokens and
-skips the first steps (start-up, allocator warm-up); for the Ray path it is the mean of the
-``tokens_per_s`` lines in metrics.jsonl after the first logging window, i.e. after start-up.
+and the Ray/bare ratio uses the two runs around it, since the machine's speed drifts. Tokens/s
+counts real (non-padding) tokens and skips the first steps (start-up, allocator warm-up); for the
+Ray path it is the mean of the ``tokens_per_s`` lines in metrics.jsonl after the first logging
+window, i.e. after start-up.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def load_batches(shards: Path, n: int) -> tuple[list[dict], object]:
     return batches, tok
 
 
-def _time_loop(step_fn, batches, warmup: int) -> float:
+def time_loop(step_fn, batches, warmup: int) -> float:
     """Real tokens per second over ``batches[warmup:]``."""
     for b in batches[:warmup]:
         step_fn(b)
@@ -81,9 +82,9 @@ def _time_loop(step_fn, batches, warmup: int) -> float:
     return tokens / (time.perf_counter() - t0)
 
 
-def ours_step(preset: str, tok, with_model: bool = False):
-    """A training step (forward, backward, clip, fused AdamW) of the uer_ray preset (and the
-    model, with ``with_model``)."""
+def ours_step(preset: str, tok):
+    """A training step (forward, backward, clip, fused AdamW) of the uer_ray preset, and the
+    model it trains."""
     from uer_ray.models import build_model, load_preset
     from uer_ray.train.optim import build_optimizer
 
@@ -98,7 +99,7 @@ def ours_step(preset: str, tok, with_model: bool = False):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return (step, model) if with_model else step
+    return step, model
 
 
 def hf_step(preset: str, tok):
@@ -147,12 +148,12 @@ def hf_step(preset: str, tok):
 
 
 def bare_loop(preset: str, batches, tok, warmup: int) -> float:
-    return _time_loop(ours_step(preset, tok), batches, warmup)
+    return time_loop(ours_step(preset, tok)[0], batches, warmup)
 
 
 def hf_loop(preset: str, batches, tok, warmup: int) -> float:
     step, convert = hf_step(preset, tok)
-    return _time_loop(step, [convert(b) for b in batches], warmup)
+    return time_loop(step, [convert(b) for b in batches], warmup)
 
 
 def ray_path(preset: str, shards: Path, workers: int, steps: int, log_every: int) -> float:

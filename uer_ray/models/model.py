@@ -57,15 +57,15 @@ class Model(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         padding = self.padding_mask(segment_ids)
         x = self.embedding(input_ids, segment_ids)
-        read = self._rows_read(batch, padding) if batch is not None else None
-        if read is not None:
-            return self.encoder(x, padding, read=read), padding
-        return self.encoder(x, padding), padding
+        read = self._rows_read(batch, padding)
+        hidden = self.encoder(x, padding) if read is None else self.encoder(x, padding, read=read)
+        return hidden, padding
 
-    def _rows_read(self, batch: dict, padding: torch.Tensor | None) -> torch.Tensor | None:
-        """(B,T) bool: the positions any target's loss reads, when every target says which and
-        the encoder can use it (training only); else None."""
-        if not (self.training and self.read_rows_only and getattr(self.encoder, "reads_rows", False)):
+    def _rows_read(self, batch: dict | None, padding: torch.Tensor | None) -> torch.Tensor | None:
+        """(B,T) bool: the positions any target's loss reads, when there is a training batch,
+        every target says which and the encoder can use it; else None."""
+        if batch is None or not (self.training and self.read_rows_only
+                                 and getattr(self.encoder, "reads_rows", False)):
             return None
         read = None
         for target in self.targets.values():
