@@ -15,11 +15,26 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from uer_ray.errors import ConfigError
+
 C = TypeVar("C")
 
 
-class ConfigError(ValueError):
-    """A config dict that does not fit its dataclass; the message names the key path."""
+__all__ = ["ConfigError", "Options", "from_dict", "load_json", "to_dict"]
+
+
+class Options:
+    """Mixin of the stages' frozen, keyword-only option dataclasses (``PretrainOptions``,
+    ``FinetuneOptions``, ...): strict ``from_dict`` (an unknown key fails with its path and a
+    "did you mean"), ``to_dict`` with plain JSON values, so options travel through Ray and Tune
+    as dicts and come back equal."""
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str | None = None):
+        return from_dict(cls, data, path or cls.__name__)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
 
 
 def to_dict(obj: Any) -> Any:
@@ -64,7 +79,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} fits none of {tp}")
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}")
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}{hint}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

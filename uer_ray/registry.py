@@ -15,14 +15,12 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from uer_ray.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
-    """Raised for a name that no module registered; the message lists the close matches."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+__all__ = ["Registry", "UnknownNameError"]
 
 
 class Registry(Generic[T]):
