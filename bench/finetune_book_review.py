@@ -4,8 +4,9 @@ pre-training and 86.5% with it).
 
     .venv/bin/python bench/finetune_book_review.py [--stages vocab,scratch,preprocess,pretrain,pretrained]
 
-Each stage runs the real command (printed before it runs) and is skipped when its output is
-already complete, so an interrupted benchmark resumes. The run ends with a table of commands,
+Each stage calls the library stage (``uer_ray.finetune``, ``uer_ray.pretrain``, ...; the
+equivalent command is printed before it runs) and is skipped when its output is already
+complete, so an interrupted benchmark resumes. The run ends with a table of commands,
 dev/test accuracy and seconds per epoch, also written to ``OUT/bench.json``.
 
 The vocabulary is a character vocabulary of the training texts (a small output layer keeps
@@ -26,7 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from uer_ray.cli import main  # noqa: E402
+import uer_ray  # noqa: E402
+from uer_ray.data import ProcessorConfig, preprocess  # noqa: E402
+from uer_ray.tokenizers import build_tokenizer, build_vocab  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 STAGES = ("vocab", "scratch", "preprocess", "pretrain", "pretrained")
@@ -46,21 +49,26 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pretrain-target", default="lm", choices=("lm", "mlm"))
     p.add_argument("--workers", type=int, default=2, help="pre-training workers")
     p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--device", default="auto", help="fine-tuning device (auto, cpu, cuda)")
     return p.parse_args()
 
 
-def run(title: str, argv: list, done: Path | None, log: dict) -> None:
-    argv = [str(a) for a in argv]
-    command = "python run.py " + " ".join(shlex.quote(a) for a in argv)
+def run(title: str, command: str, call, done: Path, log: dict, stages: set) -> None:
+    """Run one stage unless it is skipped or its output is already complete."""
     log.setdefault("commands", {})[title] = command
-    if done is not None and done.exists():
+    if title not in stages:
+        return
+    if done.exists():
         print(f"== {title}: already done ({done})", flush=True)
         return
     print(f"\n== {title}\n$ {command}", flush=True)
     start = time.perf_counter()
-    if main(argv) != 0:
-        raise SystemExit(f"stage {title} failed")
+    call()
     log.setdefault("seconds", {})[title] = round(time.perf_counter() - start, 1)
+
+
+def shell(*argv) -> str:
+    return "python run.py " + " ".join(shlex.quote(str(a)) for a in argv)
 
 
 def main_bench() -> None:
@@ -78,116 +86,42 @@ def main_bench() -> None:
         )
     vocab = out / "vocab.txt"
     log: dict = {"settings": vars(args)}
-    ft = [
-        "finetune",
-        "--task",
-        "classify",
-        "--train",
-        ds / "train.tsv",
-        "--dev",
-        ds / "dev.tsv",
-        "--test",
-        ds / "test.tsv",
-        "--epochs",
-        args.epochs,
-        "--batch-size",
-        args.batch_size,
-        "--lr",
-        args.lr,
-        "--seq-length",
-        args.seq_length,
-        "--pooling",
-        "mean",
-    ]
-    plan = [
-        (
-            "vocab",
-            [
-                "vocab",
-                "--corpus",
-                texts,
-                "--tokenizer",
-                "char",
-                "--size",
-                args.vocab_size,
-                "--out",
-                vocab,
-            ],
-            vocab,
-        ),
-        (
-            "scratch",
-            [
-                *ft,
-                "--model",
-                "lstm",
-                "--vocab",
-                vocab,
-                "--tokenizer",
-                "char",
-                "--out",
-                out / "scratch",
-            ],
-            out / "scratch" / "metrics.json",
-        ),
-        (
-            "preprocess",
-            [
-                "preprocess",
-                "--corpus",
-                texts,
-                "--processor",
-                args.pretrain_target,
-                "--tokenizer",
-                "char",
-                "--vocab",
-                vocab,
-                "--seq-length",
-                args.seq_length,
-                "--out",
-                out / "shards",
-            ],
-            out / "shards" / "manifest.json",
-        ),
-        (
-            "pretrain",
-            [
-                "pretrain",
-                "--model",
-                "lstm",
-                "--targets",
-                f"{args.pretrain_target}:1",
-                "--data",
-                out / "shards",
-                "--vocab",
-                vocab,
-                "--out",
-                out / "pretrain",
-                "--workers",
-                args.workers,
-                "--steps",
-                args.pretrain_steps,
-                "--batch-size",
-                32,
-                "--lr",
-                1e-3,
-                "--overwrite",
-            ],
-            out / "pretrain" / "final" / "config.json",
-        ),
-        (
-            "pretrained",
-            [*ft, "--init", out / "pretrain" / "final", "--out", out / "pretrained"],
-            out / "pretrained" / "metrics.json",
-        ),
-    ]
-    for title, argv, done in plan:
-        if title in stages:
-            run(title, argv, done, log)
-        else:
-            log.setdefault("commands", {})[title] = "python run.py " + " ".join(
-                shlex.quote(str(a)) for a in argv
-            )
+    finetune = dict(task="classify", train=str(ds / "train.tsv"), dev=str(ds / "dev.tsv"),
+                    test=str(ds / "test.tsv"), epochs=args.epochs, batch_size=args.batch_size,
+                    lr=args.lr, seq_length=args.seq_length, pooling="mean", device=args.device)
+    ft_flags = ["finetune", "--task", "classify", "--train", ds / "train.tsv", "--dev",
+                ds / "dev.tsv", "--test", ds / "test.tsv", "--epochs", args.epochs,
+                "--batch-size", args.batch_size, "--lr", args.lr, "--seq-length",
+                args.seq_length, "--pooling", "mean", "--device", args.device]
+    run("vocab", shell("vocab", "--corpus", texts, "--tokenizer", "char", "--size",
+                       args.vocab_size, "--out", vocab),
+        lambda: build_vocab([texts], "char", args.vocab_size, vocab), vocab, log, stages)
+    scratch = uer_ray.FinetuneOptions(**finetune, model="lstm", vocab=str(vocab), tokenizer="char",
+                                      out=str(out / "scratch"))
+    run("scratch", shell(*ft_flags, "--model", "lstm", "--vocab", vocab, "--tokenizer", "char",
+                         "--out", scratch.out),
+        lambda: uer_ray.finetune(scratch), out / "scratch" / "metrics.json", log, stages)
+    shards = out / "shards"
+    run("preprocess", shell("preprocess", "--corpus", texts, "--processor", args.pretrain_target,
+                            "--tokenizer", "char", "--vocab", vocab, "--seq-length",
+                            args.seq_length, "--out", shards),
+        lambda: preprocess([texts], shards, processor=args.pretrain_target,
+                           tokenizer=build_tokenizer("char", vocab=str(vocab)),
+                           config=ProcessorConfig(seq_length=args.seq_length)),
+        shards / "manifest.json", log, stages)
+    pre = uer_ray.PretrainOptions(model="lstm", targets={args.pretrain_target: 1.0},
+                                  data=str(shards), vocab=str(vocab), out=str(out / "pretrain"),
+                                  workers=args.workers, steps=args.pretrain_steps, batch_size=32,
+                                  lr=1e-3, overwrite=True)
+    run("pretrain", shell("pretrain", "--model", "lstm", "--targets", f"{args.pretrain_target}:1",
+                          "--data", shards, "--vocab", vocab, "--out", pre.out, "--workers",
+                          args.workers, "--steps", args.pretrain_steps, "--batch-size", 32,
+                          "--lr", 1e-3, "--overwrite"),
+        lambda: uer_ray.pretrain(pre), out / "pretrain" / "final" / "config.json", log, stages)
+    pretrained = uer_ray.FinetuneOptions(**finetune, init=str(out / "pretrain" / "final"),
+                                         out=str(out / "pretrained"))
+    run("pretrained", shell(*ft_flags, "--init", pretrained.init, "--out", pretrained.out),
+        lambda: uer_ray.finetune(pretrained), out / "pretrained" / "metrics.json", log, stages)
     report(out, log)
 
 
@@ -196,29 +130,17 @@ def report(out: Path, log: dict) -> None:
     for name in ("scratch", "pretrained"):
         f = out / name / "metrics.json"
         if f.exists():
-            m = json.loads(f.read_text(encoding="utf-8"))
-            rows.append(
-                (
-                    name,
-                    m["dev"]["accuracy"],
-                    m["test"]["accuracy"],
-                    m["seconds_per_epoch"],
-                    m["epochs_run"],
-                    log.get("commands", {}).get(name, ""),
-                )
-            )
+            r = json.loads(f.read_text(encoding="utf-8"))["results"]
+            rows.append((name, r["dev"]["accuracy"], r["test"]["accuracy"],
+                         r["seconds_per_epoch"], r["epochs_run"]))
     log["results"] = {
-        r[0]: {
-            "dev_accuracy": r[1],
-            "test_accuracy": r[2],
-            "seconds_per_epoch": r[3],
-            "epochs": r[4],
-        }
+        r[0]: {"dev_accuracy": r[1], "test_accuracy": r[2], "seconds_per_epoch": r[3],
+               "epochs": r[4]}
         for r in rows
     }
     (out / "bench.json").write_text(json.dumps(log, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"\n{'run':12} {'dev acc':>8} {'test acc':>9} {'s/epoch':>8} {'epochs':>6}")
-    for name, dev, test, spe, ep, _ in rows:
+    for name, dev, test, spe, ep in rows:
         print(f"{name:12} {dev:8.4f} {test:9.4f} {spe:8.1f} {ep:6d}")
     print("\ncommands:")
     for title, command in log.get("commands", {}).items():

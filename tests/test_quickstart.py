@@ -22,7 +22,9 @@ def test_quickstart_quick(ray_session, tmp_path, capsys):
         r = report["results"][name]
         assert 0.0 <= r["test_accuracy"] <= 1.0 and r["seconds_per_epoch"] > 0
     pre = json.loads((out / "finetune-pretrained" / "metrics.json").read_text(encoding="utf-8"))
-    assert "pretrain" in pre["source"]  # initialised from the pre-trained checkpoint
+    assert pre["format"] == "uer_ray.result/1" and pre["parent"]["relation"] == "fine-tuned from"
+    assert "pretrain" in pre["results"]["source"]  # initialised from the pre-trained checkpoint
+    assert pre["parent"]["stage"] == "pretrain"
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "label\tprob_0\tprob_1" and len(rows) == 1001
 

@@ -7,17 +7,44 @@ Public API::
     model = uer_ray.build_model(uer_ray.load_preset("bert-tiny"), vocab_size=21128)
     model = uer_ray.load_model("runs/bert/final")      # a checkpoint directory, eval mode
     logits = model.logits(input_ids, segment_ids)      # {"mlm": (B,T,V), "sp": (B,2)}
+
+    # the stages: plain functions over frozen options that round-trip through dicts
+    record = uer_ray.pretrain(uer_ray.PretrainOptions(model="bert-tiny", data="shards",
+                                                      out="runs/bert", steps=200))
+    record = uer_ray.finetune(uer_ray.FinetuneOptions(task="classify", train="train.tsv",
+                                                      dev="dev.tsv", out="runs/ft",
+                                                      init="runs/bert/final"),
+                              on_epoch=lambda r: print(r["dev/accuracy"]))
+    uer_ray.predict(uer_ray.PredictOptions(model="runs/ft", input="test.tsv", out="pred.tsv"))
+
+Each stage returns its result record (docs/contracts.md), also written to ``metrics.json``.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_model", "load_model", "load_preset"]
+__all__ = [
+    "FinetuneOptions", "PredictOptions", "PretrainOptions", "__version__", "build_model",
+    "finetune", "load_model", "load_preset", "predict", "pretrain",
+]
+
+# name -> module that defines it; imported lazily so that `import uer_ray` (CLI start-up, Ray
+# workers) does not pull in torch
+_LAZY = {
+    "build_model": "uer_ray.models",
+    "load_model": "uer_ray.models",
+    "load_preset": "uer_ray.models",
+    "pretrain": "uer_ray.train.pretrain",
+    "PretrainOptions": "uer_ray.train.pretrain",
+    "finetune": "uer_ray.train.finetune",
+    "FinetuneOptions": "uer_ray.train.finetune",
+    "predict": "uer_ray.train.predict",
+    "PredictOptions": "uer_ray.train.predict",
+}
 
 
 def __getattr__(name: str):
-    # imported lazily so that `import uer_ray` (CLI start-up, Ray workers) does not pull in torch
-    if name in ("build_model", "load_model", "load_preset"):
-        from uer_ray import models
+    if name in _LAZY:
+        import importlib
 
-        return getattr(models, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'uer_ray' has no attribute {name!r}")

@@ -26,6 +26,16 @@ def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
     return path
 
 
+def shared_file(rel: str) -> Path:
+    """A file under ../shared/data; skips the test where it is absent."""
+    import pytest
+
+    p = SHARED_DATA / rel
+    if not p.exists():
+        pytest.skip(f"{p} not present")
+    return p
+
+
 def run_cli(*argv) -> int:
     return main([str(a) for a in argv])
 

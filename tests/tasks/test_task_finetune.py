@@ -7,17 +7,11 @@ import json
 
 import pytest
 from safetensors.torch import load_file
-from task_helpers import SHARED_DATA, run_cli, write_tsv
+from task_helpers import run_cli, write_tsv
+from task_helpers import shared_file as shared
 
 from uer_ray.models import build_model, save_pretrained
 from uer_ray.tokenizers import build_tokenizer
-
-
-def shared(rel: str):
-    p = SHARED_DATA / rel
-    if not p.exists():
-        pytest.skip(f"{p} not present")
-    return p
 
 
 def finetune(task, train, dev, out, *extra, test=None, model=None, vocab=None):
@@ -30,7 +24,9 @@ def finetune(task, train, dev, out, *extra, test=None, model=None, vocab=None):
     if vocab:
         argv += ["--vocab", vocab]
     assert run_cli(*argv) == 0
-    return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    record = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert record["format"] == "uer_ray.result/1" and record["stage"] == "finetune"
+    return record["results"]
 
 
 def read_rows(path):
@@ -42,7 +38,8 @@ def test_classify_learns_and_predicts(tiny_configs, sentiment_files, char_vocab,
     f = sentiment_files
     out = tmp_path / "cls"
     m = finetune("classify", f["train"], f["dev"], out, "--epochs", "4", "--lr", "0.01",
-                 "--batch-size", "16", test=f["dev"], model=tiny_configs["lstm"], vocab=char_vocab)
+                 "--batch-size", "16", "--device", "cpu", test=f["dev"],
+                 model=tiny_configs["lstm"], vocab=char_vocab)
     assert m["test"]["accuracy"] >= 0.9, m["history"]
     assert m["pooling"] == "mean" and m["labels"] == ["0", "1"]
     assert sum(map(sum, m["test"]["confusion"])) == 40
@@ -52,7 +49,8 @@ def test_classify_learns_and_predicts(tiny_configs, sentiment_files, char_vocab,
     assert task["task"] == "classify" and task["labels"] == ["0", "1"]
 
     pred = tmp_path / "pred.tsv"
-    assert run_cli("predict", "--model", out, "--input", f["dev"], "--out", pred, "--probs", "--quiet") == 0
+    assert run_cli("predict", "--model", out, "--input", f["dev"], "--out", pred, "--probs",
+                   "--device", "cpu", "--quiet") == 0
     header, rows = read_rows(pred)
     assert header == ["label", "prob_0", "prob_1"]
     _, gold = read_rows(f["dev"])

@@ -1,26 +1,41 @@
-"""finetune on two Ray Train workers (data parallel, gradients all-reduced)."""
+"""finetune on two Ray Train workers with DDP: each worker holds half of the examples and
+computes its rows of every batch, so the run trains the model the in-process run trains."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from task_helpers import run_cli
+from task_helpers import TINY_LSTM, shared_file
+
+import uer_ray
+
+pytestmark = pytest.mark.ray
 
 
-@pytest.mark.ray
-def test_finetune_on_two_ray_workers(ray_session, tiny_configs, sentiment_files, char_vocab, tmp_path):
-    f = sentiment_files
+def _options(out, vocab, **kw):
+    br = "datasets/test_data/book_review/"
+    base = dict(task="classify", train=str(shared_file(br + "train.tsv")),
+                dev=str(shared_file(br + "dev.tsv")), test=str(shared_file(br + "test.tsv")),
+                out=str(out), model=dict(TINY_LSTM), vocab=str(vocab), tokenizer="char",
+                epochs=3, batch_size=16, lr=0.01, seq_length=64, progress=False,
+                wandb_mode="disabled", device="cpu")
+    base.update(kw)
+    return uer_ray.FinetuneOptions(**base)
+
+
+def test_two_ddp_workers_match_the_in_process_run(ray_session, char_vocab, tmp_path):
+    here = uer_ray.finetune(_options(tmp_path / "here", char_vocab))
+    epochs = []
+    ray = uer_ray.finetune(_options(tmp_path / "ray", char_vocab, workers=2), on_epoch=epochs.append)
+    a, b = here["results"], ray["results"]
+    assert b["workers"] == 2 and [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert abs(a["dev"]["accuracy"] - b["dev"]["accuracy"]) <= 0.02, (a["history"], b["history"])
+    # the same batches and the same gradients: the training losses agree closely too
+    for x, y in zip(a["history"], b["history"], strict=True):
+        assert y["train/loss"] == pytest.approx(x["train/loss"], rel=1e-3), (x, y)
+    assert b["test"]["accuracy"] == pytest.approx(a["test"]["accuracy"], abs=0.02)
     out = tmp_path / "ray"
-    rc = run_cli("finetune", "--task", "classify", "--train", f["train"], "--dev", f["dev"],
-                 "--test", f["dev"], "--out", out, "--model", tiny_configs["lstm"], "--vocab",
-                 char_vocab, "--tokenizer", "char", "--epochs", "5", "--lr", "0.01",
-                 "--batch-size", "8", "--workers", "2", "--patience", "2", "--quiet")
-    assert rc == 0
-    m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    assert m["workers"] == 2 and 1 <= len(m["history"]) <= 5
-    assert m["test"]["accuracy"] >= 0.8, m["history"]
-    assert m["dev"]["accuracy"] == pytest.approx(m["test"]["accuracy"])  # same file, best weights
     assert (out / "task.json").exists() and not (tmp_path / "ray.ray-work").exists()
     lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(m["history"])
+    assert [json.loads(ln)["epoch"] for ln in lines] == [1, 2, 3]

@@ -19,3 +19,14 @@ def test_cpus_leave_room_for_data():
     assert cpus_per_worker(WorkerSpec(workers=2, cpus_per_worker=0.25), 2, True) == 0.25
     with pytest.raises(UerRayError, match="not enough"):
         cpus_per_worker(WorkerSpec(workers=1), 1, streams_data=True)
+
+
+def test_a_trial_budget_sizes_the_workers():
+    # a search trial that may use 2 of the cluster's 4 CPUs: its 2 workers share 1, 1 for reads
+    spec = WorkerSpec(workers=2, cpus_budget=2)
+    assert cpus_per_worker(spec, 4, streams_data=True) == 0.5
+    assert cpus_per_worker(spec, 4, streams_data=False) == 1.0
+    # a budget above the cluster's total is capped by it
+    assert cpus_per_worker(WorkerSpec(workers=2, cpus_budget=16), 4, streams_data=True) == 1.0
+    with pytest.raises(UerRayError, match="this run's budget is 1 CPU"):
+        cpus_per_worker(WorkerSpec(workers=1, cpus_budget=1), 4, streams_data=True)

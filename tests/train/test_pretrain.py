@@ -8,6 +8,7 @@ These are the few real Ray tests of the training package; they share the session
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def slow_steps(pid_dir: Path, seconds: float):
+    """An ``on_step`` hook: each worker notes its PID and sleeps after every step, so that a tiny
+    run can be interrupted mid-way (a nested function: Ray pickles it by value)."""
+
+    def hook(rank: int, step: int) -> None:
+        pid_dir.mkdir(parents=True, exist_ok=True)
+        (pid_dir / f"rank{rank}.pid").write_text(str(os.getpid()))
+        time.sleep(seconds)
+
+    return hook
+
+
 def _kill_leftovers(pid_dir: Path) -> None:
     """Workers exit with their run; stop any that did not (by PID, ours only)."""
     for f in pid_dir.glob("*.pid"):
@@ -88,7 +101,10 @@ def test_loss_falls_and_final_checkpoint_loads(reference_run, bert_shards):
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [4, 8, 12, 16, 20, 24]
     assert records[-1]["mlm/loss"] < records[0]["mlm/loss"] - 0.5
-    assert summary["steps"] == 24 and (out / "metrics.json").exists()
+    assert summary["results"]["steps"] == 24 and (out / "metrics.json").exists()
+    assert summary["format"] == "uer_ray.result/1" and summary["stage"] == "pretrain"
+    assert summary["model"]["targets"] == {"mlm": 1.0, "sp": 1.0} and summary["model"]["parameters"] > 0
+    assert len(summary["data"]["pretrain"]["manifest_sha256"]) == 64
     kept = [p.name for p in run_folder(out, RUN_NAME).glob("checkpoint_*") if p.is_dir()]
     assert sorted(kept) == ["checkpoint_00000016", "checkpoint_00000024"]  # keep-last-2
     model = load_model(out / "final")
@@ -111,9 +127,17 @@ def _wait_for(path: Path, timeout: float, proc: subprocess.Popen | None = None) 
 
 
 RESUME_SCRIPT = """
-import sys
+import json, os, sys, time
+from pathlib import Path
 from uer_ray.train.pretrain import PretrainOptions, pretrain
-pretrain(PretrainOptions(**eval(sys.argv[1])))
+
+def slow(rank, step):  # note the worker's PID (the test stops leftovers by it), then dawdle
+    pids = Path(sys.argv[2])
+    pids.mkdir(parents=True, exist_ok=True)
+    (pids / f"rank{rank}.pid").write_text(str(os.getpid()))
+    time.sleep(0.3)
+
+pretrain(PretrainOptions.from_dict(json.loads(sys.argv[1])), on_step=slow)
 """
 
 
@@ -127,14 +151,10 @@ def test_resume_after_driver_killed_matches_uninterrupted(
     ref_out, _ = reference_run
     out = tmp_path / "run"
     opts = _options(tiny_bert_json, bert_shards, out)
-    kw = {k: getattr(opts, k) for k in opts.__dataclass_fields__}
-    kw.update(
-        test_hooks={"throttle_s": 0.3, "pid_dir": str(tmp_path / "pids")},
-        address=ray_session.get_runtime_context().gcs_address,
-    )
+    kw = {**opts.to_dict(), "address": ray_session.get_runtime_context().gcs_address}
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", RESUME_SCRIPT, repr(kw)],
+        [sys.executable, "-c", RESUME_SCRIPT, json.dumps(kw), str(tmp_path / "pids")],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -185,17 +205,16 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
         cache_data="on",
         wandb_mode="offline",
         max_failures=2,
-        test_hooks={"throttle_s": 0.25, "pid_dir": str(pid_dir)},
     )
     try:
-        summary = pretrain(opts)
+        summary = pretrain(opts, on_step=slow_steps(pid_dir, 0.25))
     finally:
         killer.join(timeout=5)
         _kill_leftovers(pid_dir)
     assert "pid" in killed and not _alive(killed["pid"])
     assert int((pid_dir / "rank1.pid").read_text()) != killed["pid"]  # a new worker took over
     assert _steps(out) == [4, 8, 12, 16, 20]  # no gap, no step twice
-    assert summary["steps"] == 20
+    assert summary["results"]["steps"] == 20
     # W&B: offline runs written by world rank 0 only (first start + restart), with the metrics.
     files = sorted((out / "wandb").glob("offline-run-*/*.wandb"))
     assert len(files) == 2, files
@@ -209,3 +228,33 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
     records = read_metrics(out / "metrics.jsonl")
     assert {r["mlm/loss"] for r in records if r["step"] >= 16} <= logged, (records, logged)
 
+
+
+def test_resume_extends_a_finished_run_and_refuses_other_changes(
+    ray_session, bert_shards, tiny_bert_json, tmp_path, capsys
+):
+    """30 steps, then ``--resume --steps 50``: the run continues from step 30 to 50 with every
+    step logged once and the schedule re-planned; ``--resume --lr`` is refused naming ``lr``."""
+    from uer_ray.cli import main
+
+    out = tmp_path / "run"
+    vocab = str(REPO.parent / "shared/data/vocab/google_zh_vocab.txt")
+    first = ["pretrain", "--model", tiny_bert_json, "--data", str(bert_shards), "--out", str(out),
+             "--vocab", vocab, "--steps", "30", "--batch-size", "8", "--log-every", "10",
+             "--save-every", "10", "--lr", "3e-3", "--wandb-mode", "disabled"]
+    logged = []
+    from uer_ray.train.pretrain import PretrainOptions as Options
+
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(out), "--resume", "--lr", "1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "lr (stored 0.003, given 0.001)" in err and len(err.strip().splitlines()) == 1, err
+    record = pretrain(Options(out=str(out), resume=True, steps=50), on_log=logged.append)
+    assert _steps(out) == [10, 20, 30, 40, 50]  # each step once
+    assert [r["step"] for r in logged] == [40, 50]
+    assert record["results"]["extended"] == {"from_steps": 30, "to_steps": 50}
+    lrs = [r["lr"] for r in read_metrics(out / "metrics.jsonl")]
+    assert lrs[2] < 1e-4 and lrs[3] > 1e-4  # the end of the 30-step schedule, then re-planned
+    assert main(["pretrain", "--out", str(out), "--resume"]) == 0
+    assert "nothing to do" in capsys.readouterr().out

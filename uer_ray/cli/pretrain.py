@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="preset name (bert-tiny, lstm, ...) or a model JSON; "
         "optional with --init (the checkpoint's config is used)",
     )
-    g.add_argument("--data", required=True, help="shard folder made by `run.py preprocess`")
+    g.add_argument("--data", help="shard folder made by `run.py preprocess` (with --resume: the "
+                   "stored run's)")
     g.add_argument("--out", required=True, help="output folder (final/, metrics, checkpoints)")
     g.add_argument("--targets", type=parse_targets, help="override target weights: mlm:1,sp:0.5")
     g.add_argument("--init", help="start from this checkpoint's weights (stage-2 pre-training)")
@@ -86,6 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu", action="store_true", help="one GPU per worker, nccl, bf16 autocast")
     g.add_argument("--no-bf16", dest="bf16", action="store_false", help="fp32 on GPU")
     g.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or local)")
+    g.add_argument("--storage", help="Ray Train checkpoint storage: a shared folder or a URI such "
+                   "as s3://bucket/runs (default: OUT/ray)")
     g.add_argument(
         "--max-failures",
         type=int,
@@ -101,7 +104,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
     g.add_argument("--keep", type=int, default=2, help="checkpoints kept (the last K)")
     g.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
-    g.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the stopped run in --out (a larger --steps extends a finished one)")
     g.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     g.add_argument("--wandb-project", default="uer_ray")
     g.add_argument("--wandb-group", help="default: encoder-targets")
@@ -118,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
     fields = PretrainOptions.__dataclass_fields__
     options = PretrainOptions(**{k: v for k, v in vars(args).items() if k in fields})
-    summary = pretrain(options)
+    explicit = {k for k in getattr(args, "explicit", ()) if k in fields}
+    record = pretrain(options, explicit=explicit)
     # a leading newline: the driver's progress bar may still occupy the current line
-    print("\n" + summary_paragraph(summary))
+    print("\n" + summary_paragraph(record))
     return 0

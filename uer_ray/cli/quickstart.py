@@ -1,8 +1,8 @@
 """``run.py quickstart``: the whole loop on the sample data bundled in ``uer_ray/samples``.
 
-It runs the real commands one after the other, as a user would type them: build a character
-vocabulary, preprocess the in-domain corpus into shards, pre-train a tiny BERT on 2 Ray Train
-workers (stage 2 of the UER paper's three stages: pre-training on downstream-domain text),
+It chains the library stages in Python (each step prints the command that does the same from
+a shell): build a character vocabulary, preprocess the in-domain corpus into shards, pre-train
+a tiny BERT on 2 Ray Train workers (stage 2 of the UER paper's three stages: pre-training on downstream-domain text),
 fine-tune the same architecture twice — from scratch and from the pre-trained weights — predict
 with the better one, and print a table comparing "no pre-training" with "with pre-training".
 W&B runs offline (files only) unless WANDB_MODE says otherwise. ``--quick`` shrinks every stage
@@ -12,14 +12,12 @@ W&B runs offline (files only) unless WANDB_MODE says otherwise. ``--quick`` shri
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from importlib.resources import files
 from pathlib import Path
 
 from uer_ray.atomic import write_json
-from uer_ray.errors import UerRayError
 
 # (full, --quick) sizes of each stage
 SIZES = {
@@ -53,25 +51,16 @@ def _head(src: Path, dst: Path, lines: int | None, header: bool) -> Path:
     return dst
 
 
-def _step(title: str, argv: list, timings: dict) -> None:
-    """Run one command through the CLI dispatcher (exactly what `run.py ...` does)."""
-    from uer_ray.cli import main
-
-    argv = [str(a) for a in argv]
-    print(f"\n== {title}\n$ python run.py {' '.join(argv)}", flush=True)
+def _step(title: str, command: list, timings: dict, call, describe=None):
+    """Run one stage (``call()``), showing the equivalent command line and timing it; print
+    ``describe(result)`` after it (the paragraph the command would end with)."""
+    print(f"\n== {title}\n$ python run.py {' '.join(str(a) for a in command)}", flush=True)
     start = time.perf_counter()
-    rc = main(argv)
+    result = call()
     timings[title] = round(time.perf_counter() - start, 1)
-    if rc != 0:
-        raise UerRayError(f"quickstart: step '{title}' failed (exit status {rc})")
-
-
-def _final_checkpoint(pretrain_out: Path) -> Path:
-    """The plain checkpoint folder that pretrain leaves in its --out."""
-    for cand in (pretrain_out / "final", pretrain_out):
-        if (cand / "config.json").exists():
-            return cand
-    raise UerRayError(f"quickstart: no checkpoint found in {pretrain_out}")
+    if describe is not None:
+        print(describe(result), flush=True)
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,44 +81,78 @@ def run(args: argparse.Namespace) -> int:
     started = ensure_ray(args.address)  # one Ray session for every step
     total = time.perf_counter()
     try:
-        _step("vocabulary", ["vocab", "--corpus", corpus, train, "--tokenizer", "char",
-                             "--size", size["vocab"], "--out", vocab], timings)
-        _step("preprocess", ["preprocess", "--corpus", corpus, "--processor", "mlm", "--tokenizer",
-                             "char", "--vocab", vocab, "--seq-length", SEQ_LENGTH,
-                             "--out", out / "shards", "--no-progress"], timings)
-        _step("pre-train", ["pretrain", "--model", MODEL, "--targets", "mlm:1", "--data",
-                            out / "shards", "--vocab", vocab, "--out", out / "pretrain",
-                            "--workers", args.workers,
-                            "--steps", size["steps"], "--batch-size", size["pretrain_batch"],
-                            "--lr", "1e-3",
-                            "--log-every", max(1, size["steps"] // 10), "--overwrite",
-                            "--save-every", size["steps"]], timings)
-        common = ["finetune", "--task", "classify", "--train", train, "--dev", dev, "--test", test,
-                  "--epochs", size["epochs"], "--batch-size", 32, "--seq-length", SEQ_LENGTH,
-                  "--quiet"]
-        scratch, pretrained = out / "finetune-scratch", out / "finetune-pretrained"
-        _step("fine-tune without pre-training", [*common, "--model", MODEL, "--vocab", vocab,
-                                                 "--tokenizer", "char", "--lr", "1e-4",
-                                                 "--out", scratch], timings)
-        _step("fine-tune with pre-training", [*common, "--init", _final_checkpoint(out / "pretrain"),
-                                              "--lr", "1e-4", "--out", pretrained], timings)
-        _step("predict", ["predict", "--model", pretrained, "--input", test, "--out",
-                          out / "predictions.tsv", "--probs", "--quiet"], timings)
+        records = _stages(args, size, out, corpus, train, dev, test, vocab, timings)
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    rows = {name: json.loads((d / "metrics.json").read_text(encoding="utf-8"))
-            for name, d in (("no pre-training", scratch), ("with pre-training", pretrained))}
     report = {"quick": args.quick, "model": MODEL, "sizes": size, "seconds": timings,
               "total_seconds": round(time.perf_counter() - total, 1),
-              "results": {k: {"dev_accuracy": m["dev"]["accuracy"],
-                              "test_accuracy": m["test"]["accuracy"],
-                              "seconds_per_epoch": m["seconds_per_epoch"]} for k, m in rows.items()}}
+              "results": {k: {"dev_accuracy": r["results"]["dev"]["accuracy"],
+                              "test_accuracy": r["results"]["test"]["accuracy"],
+                              "seconds_per_epoch": r["results"]["seconds_per_epoch"]}
+                          for k, r in records.items()}}
     write_json(out / "quickstart.json", report)
     print("\n" + table(report))
     return 0
+
+
+def _stages(args, size: dict, out: Path, corpus: Path, train: Path, dev: Path, test: Path,
+            vocab: Path, timings: dict) -> dict:
+    """vocab -> preprocess -> pretrain -> finetune twice -> predict; the two fine-tuning
+    records by name."""
+    import uer_ray
+    from uer_ray.data import ProcessorConfig, preprocess
+    from uer_ray.tokenizers import build_tokenizer, build_vocab
+    from uer_ray.train.finetune import summary_paragraph as finetune_summary
+    from uer_ray.train.predict import summary_paragraph as predict_summary
+    from uer_ray.train.pretrain import summary_paragraph as pretrain_summary
+
+    _step("vocabulary", ["vocab", "--corpus", corpus, train, "--tokenizer", "char", "--size",
+                         size["vocab"], "--out", vocab], timings,
+          lambda: build_vocab([corpus, train], "char", size["vocab"], vocab))
+    tokenizer = build_tokenizer("char", vocab=str(vocab))
+    shards = out / "shards"
+    _step("preprocess", ["preprocess", "--corpus", corpus, "--processor", "mlm", "--tokenizer",
+                         "char", "--vocab", vocab, "--seq-length", SEQ_LENGTH, "--out", shards],
+          timings, lambda: preprocess([corpus], shards, processor="mlm", tokenizer=tokenizer,
+                                      config=ProcessorConfig(seq_length=SEQ_LENGTH),
+                                      progress=False))
+    steps = size["steps"]
+    pre = uer_ray.PretrainOptions(
+        model=MODEL, targets={"mlm": 1.0}, data=str(shards), vocab=str(vocab),
+        out=str(out / "pretrain"), workers=args.workers, steps=steps,
+        batch_size=size["pretrain_batch"], lr=1e-3, log_every=max(1, steps // 10),
+        save_every=steps, overwrite=True, address=args.address)
+    pretrained = _step("pre-train", ["pretrain", "--model", MODEL, "--targets", "mlm:1", "--data",
+                                     shards, "--vocab", vocab, "--out", pre.out, "--workers",
+                                     args.workers, "--steps", steps, "--lr", "1e-3"],
+                       timings, lambda: uer_ray.pretrain(pre), describe=pretrain_summary)
+    common = dict(task="classify", train=str(train), dev=str(dev), test=str(test),
+                  dataset="book_review", epochs=size["epochs"], batch_size=32,
+                  seq_length=SEQ_LENGTH, lr=1e-4, progress=False)
+    shown = ["finetune", "--task", "classify", "--train", train, "--dev", dev, "--test", test,
+             "--epochs", size["epochs"], "--lr", "1e-4"]
+    records = {}
+    for name, start, extra in (
+        ("no pre-training", dict(model=MODEL, vocab=str(vocab), tokenizer="char"),
+         ["--model", MODEL, "--vocab", vocab, "--tokenizer", "char"]),
+        ("with pre-training", dict(init=pretrained["checkpoint"]),
+         ["--init", pretrained["checkpoint"]]),
+    ):
+        folder = out / ("finetune-scratch" if "no" in name else "finetune-pretrained")
+        options = uer_ray.FinetuneOptions(**common, **start, out=str(folder))
+        records[name] = _step(f"fine-tune {'without' if 'no' in name else 'with'} pre-training",
+                              [*shown, *extra, "--out", folder], timings,
+                              lambda o=options: uer_ray.finetune(o), describe=finetune_summary)
+    prediction = uer_ray.PredictOptions(model=str(out / "finetune-pretrained"), input=str(test),
+                                        out=str(out / "predictions.tsv"), probs=True,
+                                        progress=False)
+    _step("predict", ["predict", "--model", prediction.model, "--input", test, "--out",
+                      prediction.out, "--probs"], timings, lambda: uer_ray.predict(prediction),
+          describe=predict_summary)
+    return records
 
 
 def table(report: dict) -> str:

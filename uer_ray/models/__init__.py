@@ -2,6 +2,7 @@
 
 from uer_ray.models.builder import build_model
 from uer_ray.models.checkpoint import (
+    checkpoint_folder,
     load_model,
     load_state,
     load_weights,
@@ -14,6 +15,6 @@ from uer_ray.models.output import ModelOutput
 from uer_ray.models.presets import list_presets, load_preset
 
 __all__ = [
-    "Model", "ModelConfig", "ModelOutput", "build_model", "list_presets", "load_model",
+    "Model", "ModelConfig", "ModelOutput", "build_model", "checkpoint_folder", "list_presets", "load_model",
     "load_preset", "load_state", "load_weights", "read_config", "save_pretrained",
 ]

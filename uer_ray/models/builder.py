@@ -86,6 +86,22 @@ def build_targets(config: ModelConfig, embedding: Embedding, encoder: nn.Module)
     return targets
 
 
+def check_names(config: dict | ModelConfig, path: str = "config") -> ModelConfig:
+    """The config, checked for unknown keys (with their path) and unknown module names (with
+    "did you mean") without building anything: the first check a run makes."""
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.from_dict(config, path)
+    for name in config.embedding:
+        EMBEDDINGS.get(name)
+    for name in config.encoder_names:
+        ENCODERS.get(name)
+    for name in config.targets:
+        TARGETS.get(name)
+    if config.decoder is not None:
+        DECODERS.get(config.decoder)
+    return config
+
+
 def build_model(config: dict | ModelConfig, *, vocab_size: int | None = None,
                 tgt_vocab_size: int | None = None, pad_id: int | None = None) -> Model:
     """Assemble the model that ``config`` names. Runtime values given here override the config's
@@ -98,12 +114,7 @@ def build_model(config: dict | ModelConfig, *, vocab_size: int | None = None,
         config = cfgio.from_dict(ModelConfig, {**config.to_dict(), **runtime}, "config")
     if config.vocab_size is None:
         raise ConfigError("vocab_size is not set: pass build_model(..., vocab_size=tokenizer.vocab_size)")
-    for name in config.embedding:
-        EMBEDDINGS.get(name)  # unknown names fail first, with "did you mean"
-    for name in config.encoder_names:
-        ENCODERS.get(name)
-    for name in config.targets:
-        TARGETS.get(name)
+    check_names(config)  # unknown names fail first, with "did you mean"
     emb_cfg = component_config(EmbeddingConfig, config, config.embedding_options, "embedding_options")
     try:
         embedding = Embedding(config.embedding, emb_cfg, config.vocab_size)

@@ -58,6 +58,18 @@ def save_pretrained(model: Model, directory: str | Path, tokenizer: Any = None,
     return Path(directory)
 
 
+def checkpoint_folder(path: str | Path) -> Path:
+    """The checkpoint directory that ``path`` names: itself, or the ``final/`` that a pretrain
+    ``--out`` folder holds. Raises ``InputError`` when neither has a ``config.json``."""
+    path = Path(path)
+    for candidate in (path, path / "final"):
+        if (candidate / CONFIG).is_file():
+            return candidate
+    if not path.exists():
+        raise InputError("no such checkpoint folder", str(path))
+    raise InputError(f"not a checkpoint folder: no {CONFIG} here or in final/", str(path))
+
+
 def load_state(directory: str | Path) -> dict[str, torch.Tensor]:
     """All tensors of ``DIR/model.safetensors`` (aliases of shared tensors restored)."""
     path = Path(directory) / WEIGHTS

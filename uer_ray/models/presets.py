@@ -18,8 +18,11 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
 
 
-def load_preset(name_or_path: str | Path) -> dict:
-    """The config dict of a preset name (``bert-tiny``) or of a JSON file path."""
+def load_preset(name_or_path: str | Path | dict) -> dict:
+    """The config dict of a preset name (``bert-tiny``), of a JSON file path, or a copy of a
+    config dict (a search samples configs without writing files)."""
+    if isinstance(name_or_path, dict):
+        return json.loads(json.dumps(name_or_path))  # a deep copy of plain JSON values
     path = Path(name_or_path)
     if not (path.suffix == ".json" or path.exists()):
         path = PRESETS_DIR / f"{name_or_path}.json"

@@ -51,12 +51,20 @@ class Task:
                seq_length: int) -> list[dict]:
         raise NotImplementedError
 
-    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool) -> nn.Module:
+    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool,
+                   dropout: float = 0.1) -> nn.Module:
+        """The task's head; ``dropout`` is the model's own rate (its config's ``dropout``)."""
         raise NotImplementedError
 
     # -- training and evaluation ----------------------------------------------------------
     def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
         raise NotImplementedError
+
+    def loss_count(self, head: nn.Module, batch: dict) -> int:
+        """How many terms ``loss`` averages over in ``batch`` (rows; labelled tokens for tagging).
+        Data-parallel workers weight their losses by it, so that the averaged gradient is the
+        whole batch's."""
+        return int(batch["input_ids"].size(0))
 
     def predict(self, head: nn.Module, output: torch.Tensor, batch: dict) -> list:
         """Per-example predictions of one batch (class probabilities, tag ids or a score)."""

@@ -40,25 +40,30 @@ def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return batch
 
 
-def train_order(examples: Sequence[dict], batch_size: int, seed: int) -> list[list[int]]:
-    """Index batches for one training epoch: shuffled, then length-sorted within pools of
-    ``POOL_BATCHES`` batches, then the batches shuffled again. Same seed, same batches."""
+def train_order(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
+    """Index batches for one training epoch over examples of ``lengths`` tokens: shuffled, then
+    length-sorted within pools of ``POOL_BATCHES`` batches, then the batches shuffled again.
+    Same seed, same batches (the Ray workers rebuild the epoch's plan from the lengths alone)."""
     rng = random.Random(seed)
-    order = list(range(len(examples)))
+    order = list(range(len(lengths)))
     rng.shuffle(order)
     batches = []
     pool = batch_size * POOL_BATCHES
     for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lambda i: len(examples[i]["input_ids"]))
+        chunk = sorted(order[start : start + pool], key=lengths.__getitem__)
         batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def eval_order(examples: Sequence[dict], batch_size: int) -> list[list[int]]:
+def eval_order(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Index batches for inference: sorted by length (predictions are put back in file order)."""
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+
+def lengths_of(examples: Sequence[dict]) -> list[int]:
+    return [len(e["input_ids"]) for e in examples]
 
 
 def iterate(examples: Sequence[dict], batches: list[list[int]], pad_id: int) -> Iterator[tuple[list[int], dict]]:

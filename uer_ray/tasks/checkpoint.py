@@ -52,7 +52,8 @@ def build_task(settings: TaskSettings) -> tuple[Task, LabelMap | None]:
 def build_finetune_model(model: Any, task: Task, settings: TaskSettings) -> FinetuneModel:
     """``model`` (a pre-trained ``Model``) with a freshly initialised head for ``task``."""
     n = len(settings.labels) if settings.labels is not None else 1
-    head = task.build_head(model.hidden_size, n, settings.pooling, settings.crf)
+    head = task.build_head(model.hidden_size, n, settings.pooling, settings.crf,
+                           dropout=model.config.dropout)
     return FinetuneModel(model, head)
 
 

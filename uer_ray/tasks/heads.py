@@ -77,6 +77,13 @@ class FinetuneModel(nn.Module):
         super().__init__()
         self.model = model
         self.head = head
+        # The pre-training targets get no gradient here: mark them so (the optimiser skips them
+        # and DDP does not wait for their gradients). Weights they share with the encoder stay
+        # trainable.
+        backbone = {id(p) for part in (model.embedding, model.encoder) for p in part.parameters()}
+        for p in model.targets.parameters():
+            if id(p) not in backbone:
+                p.requires_grad_(False)
 
     def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.model.encode(input_ids, segment_ids)  # (B,T,H)

@@ -71,14 +71,21 @@ class TagTask(Task):
             out.append(example)
         return out
 
-    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool) -> nn.Module:
-        return TagHead(hidden_size, num_labels, crf=crf)
+    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool,
+                   dropout: float = 0.1) -> nn.Module:
+        return TagHead(hidden_size, num_labels, crf=crf, dropout=dropout)
 
     def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
         mask = batch["segment_ids"] != 0
         if head.crf is not None:
             return head.crf.nll(output.float(), batch["label"], mask)
         return F.cross_entropy(output.flatten(0, 1), batch["label"].flatten(), ignore_index=-100)
+
+    def loss_count(self, head: nn.Module, batch: dict) -> int:
+        # A CRF's loss is a mean over sequences; token cross-entropy a mean over labelled tokens.
+        if head.crf is not None:
+            return int(batch["input_ids"].size(0))
+        return int((batch["label"] != -100).sum())
 
     def predict(self, head: nn.Module, output: torch.Tensor, batch: dict) -> list:
         mask = batch["segment_ids"] != 0

@@ -67,8 +67,9 @@ class SentenceTask(Task):
             out.append(example)
         return out
 
-    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool) -> nn.Module:
-        return SequenceHead(hidden_size, num_labels, pooling)
+    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool,
+                   dropout: float = 0.1) -> nn.Module:
+        return SequenceHead(hidden_size, num_labels, pooling, dropout=dropout)
 
     def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
         return F.cross_entropy(output, batch["label"])
@@ -162,8 +163,9 @@ class RegressTask(SentenceTask):
             raise InputError(f"regression label {text!r} is not a finite number", path, line)
         return value
 
-    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool) -> nn.Module:
-        return SequenceHead(hidden_size, 1, pooling)
+    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool,
+                   dropout: float = 0.1) -> nn.Module:
+        return SequenceHead(hidden_size, 1, pooling, dropout=dropout)
 
     def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
         return F.mse_loss(output.squeeze(1), batch["label"])

@@ -26,6 +26,8 @@ class WandbSettings:
     mode: str | None = None
     run_id: str | None = None
     dir: str | None = None
+    job_type: str | None = None
+    """the stage (``pretrain`` / ``finetune``): W&B groups and filters runs by it"""
 
 
 def describe_model(model_config: dict) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class WandbRun:
             project=settings.project,
             name=settings.name,
             group=settings.group,
+            job_type=settings.job_type,
             tags=list(settings.tags),
             config=config,
             mode=mode,

@@ -1,23 +1,28 @@
 """Running a per-worker training loop on Ray Train (V2 ``TorchTrainer``): one way for
 pre-training and fine-tuning to use Ray.
 
-``fit(loop, config, out_dir=..., name=...)`` sizes the workers so that they never starve Ray Data
-read tasks (on a 2-CPU machine two 1-CPU workers leave nothing for reads and the run hangs; see
-RAY_NOTES), chooses gloo on CPU and nccl on GPU, keeps checkpoints under ``out_dir/ray`` (an
-absolute path, as Ray requires), restarts failed workers from the latest checkpoint and keeps the
-last K checkpoints. Calling ``fit`` again with the same ``out_dir`` and ``name`` resumes a stopped
-run from its latest checkpoint (Ray's run snapshot).
+``fit(loop, config, run=RunSpec(...), workers=WorkerSpec(...))`` sizes the workers from the CPU
+budget the caller gives (a search trial's share; the whole cluster by default) so that they never
+starve Ray Data read tasks (on a 2-CPU machine two 1-CPU workers leave nothing for reads and the
+run hangs; see RAY_NOTES), chooses gloo on CPU and nccl on GPU, keeps checkpoints under
+``out_dir/ray`` (an absolute path, as Ray requires) or ``RunSpec.storage``, restarts failed
+workers from the latest checkpoint and keeps the last K checkpoints. The run is named exactly
+``RunSpec.name``: calling ``fit`` again with the same storage and name resumes a stopped run
+from its latest checkpoint (Ray's run snapshot), which is how a restored search trial finds it.
 
 Inside the loop, use ``ray.train.get_checkpoint()``, ``ray.train.get_dataset_shard("train")`` and
-``ray.train.report`` as usual. Each worker runs with torch threads set (``worker_threads``) and
-denormals flushed.
+``ray.train.report`` as usual, and ``emit(config, record)`` on rank 0 to hand a record to the
+caller's ``on_record`` (it runs in the driver process, on a thread of its own). ``callbacks`` are
+Ray Train ``UserCallback``s (e.g. Tune's ``TuneReportCallback``). Each worker runs with torch
+threads set (``worker_threads``) and denormals flushed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +48,15 @@ class WorkerSpec:
     """How many training workers and what each one holds.
 
     ``cpus_per_worker=None`` picks 1 CPU per worker when that leaves at least one whole CPU for
-    Ray Data (whenever datasets are streamed), and a fraction otherwise.
+    Ray Data (whenever datasets are streamed), and a fraction otherwise. ``cpus_budget`` is how
+    many CPUs the run may take in all — a search trial passes its share, so that concurrent
+    trials never oversubscribe a machine; None means the whole cluster.
     """
 
     workers: int = 1
     use_gpu: bool = False
     cpus_per_worker: float | None = None
+    cpus_budget: float | None = None
     backend: str | None = None  # None: nccl with GPUs, gloo on CPU
 
 
@@ -58,18 +66,26 @@ class RunSpec:
 
     out_dir: str | Path
     name: str
+    """the exact Ray Train run name (no timestamp added): restore depends on it"""
     max_failures: int = 2
     keep_checkpoints: int | None = 2
     env: dict[str, str] = field(default_factory=dict)
+    storage: str | None = None
+    """Ray Train storage (a shared folder or a URI such as ``s3://bucket/runs``); default
+    ``out_dir/ray``"""
+
+    @property
+    def storage_path(self) -> str:
+        return self.storage or str(storage_path(self.out_dir))
 
 
 def storage_path(out_dir: str | Path) -> Path:
-    """The Ray Train storage folder of a run whose outputs go to ``out_dir``."""
+    """The default Ray Train storage folder of a run whose outputs go to ``out_dir``."""
     return Path(out_dir).expanduser().absolute() / "ray"
 
 
 def run_folder(out_dir: str | Path, name: str) -> Path:
-    """Ray Train's folder for run ``name`` (checkpoints and the run snapshot)."""
+    """Ray Train's folder for run ``name`` (checkpoints and the run snapshot), default storage."""
     return storage_path(out_dir) / name
 
 
@@ -85,17 +101,20 @@ def clear_run(out_dir: str | Path, name: str) -> None:
 
 
 def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> float:
-    """CPUs to reserve per worker out of ``total_cpus`` logical CPUs in the cluster.
+    """CPUs to reserve per worker out of ``total_cpus`` logical CPUs in the cluster, or out of
+    ``spec.cpus_budget`` when the caller gives one (never more than the cluster has).
 
     Ray Data read tasks each need a whole CPU; when data is streamed at least one must stay free.
     """
     if spec.cpus_per_worker is not None:
         return float(spec.cpus_per_worker)
+    budget = total_cpus if spec.cpus_budget is None else min(spec.cpus_budget, total_cpus)
     free_needed = 1.0 if streams_data else 0.0
-    room = total_cpus - free_needed
+    room = budget - free_needed
     if room <= 0:
+        where = "the Ray cluster has" if spec.cpus_budget is None else "this run's budget is"
         raise UerRayError(
-            f"the Ray cluster has {total_cpus:g} CPU(s): not enough to run training workers "
+            f"{where} {budget:g} CPU(s): not enough to run training workers "
             "and stream data; add CPUs or pass an explicit CPU count per worker"
         )
     if spec.workers * 1.0 <= room:
@@ -105,14 +124,21 @@ def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> 
 
 
 def worker_threads(config: dict) -> int:
-    """Torch intra-op threads for this worker: its reserved CPUs when given explicitly, else the
-    node's cores shared among the workers on that node (logical CPUs may outnumber cores)."""
-    if config.get("_cpus_per_worker"):
-        return max(1, int(config["_cpus_per_worker"]))
+    """Torch intra-op threads for this worker. With a CPU share (given per worker, or sized from a
+    budget) it is that share of this node's cores (logical CPUs may outnumber cores: the
+    embedded cluster declares twice as many); otherwise the node's cores shared among the
+    workers on that node."""
+    import ray
     import ray.train
 
+    cores = os.cpu_count() or 1
+    share = config.get("_cpus_per_worker")
+    if share:
+        node = ray.get_runtime_context().get_node_id()
+        logical = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0)
+        return max(1, int(share * cores / logical)) if logical else max(1, int(share))
     local = max(1, ray.train.get_context().get_local_world_size())
-    return max(1, (os.cpu_count() or 1) // local)
+    return max(1, cores // local)
 
 
 def _wrap(loop: Callable[[dict], Any]) -> Callable[[dict], Any]:
@@ -134,6 +160,52 @@ def _forwarded_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def emit(config: dict, record: dict) -> None:
+    """On a worker: hand ``record`` to the caller's ``on_record`` (no-op without one)."""
+    queue = config.get("_records")
+    if queue is not None:
+        queue.put_nowait(record)
+
+
+class _Forwarder:
+    """Records put on a Ray queue by workers, passed to ``on_record`` on a driver thread."""
+
+    def __init__(self, on_record: Callable[[dict], None]):
+        from ray.util.queue import Queue
+
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        self.on_record = on_record
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="uer-ray-records", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        from ray.util.queue import Empty
+
+        while True:
+            try:
+                record = self.queue.get(timeout=0.25)
+            except Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            except Exception:  # the queue actor is gone (Ray shut down under us)
+                return
+            if self.error is None:
+                try:
+                    self.on_record(record)
+                except BaseException as e:  # raised in the caller's thread after fit
+                    self.error = e
+
+    def close(self) -> None:
+        import ray
+
+        self._stop.set()
+        self._thread.join(timeout=30)
+        ray.kill(self.queue.actor, no_restart=True)
+
+
 def fit(
     loop: Callable[[dict], Any],
     config: dict,
@@ -142,12 +214,16 @@ def fit(
     workers: WorkerSpec | None = None,
     datasets: dict[str, Any] | None = None,
     dataset_config: Any = None,
+    on_record: Callable[[dict], None] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
     """Run ``loop(config)`` on every worker of a ``TorchTrainer``; returns Ray's ``Result``.
 
     Ray must already be initialised (``uer_ray.cluster.ensure_ray``). A run folder left by an
-    earlier ``fit`` with the same ``run.out_dir``/``run.name`` is resumed from its latest
-    checkpoint; call ``clear_run`` first to start over.
+    earlier ``fit`` with the same storage and ``run.name`` is resumed from its latest
+    checkpoint; call ``clear_run`` first to start over. ``on_record(record)`` receives what
+    rank 0 passes to ``emit``, while the run goes; an exception it raises is re-raised here once
+    the run has ended.
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -158,27 +234,39 @@ def fit(
         raise UerRayError(f"need at least 1 worker, got {workers.workers}")
     total = float(ray.cluster_resources().get("CPU", 0))
     cpus = cpus_per_worker(workers, total, streams_data=bool(datasets))
-    config = {**config, "_cpus_per_worker": workers.cpus_per_worker}
+    share = workers.cpus_per_worker if workers.cpus_budget is None else cpus
+    config = {**config, "_cpus_per_worker": share}
     resources = {"CPU": cpus}
     if workers.use_gpu:
         resources["GPU"] = 1
-    trainer = TorchTrainer(
-        _wrap(loop),
-        train_loop_config=config,
-        torch_config=TorchConfig(
-            backend=workers.backend or ("nccl" if workers.use_gpu else "gloo")
-        ),
-        scaling_config=ScalingConfig(
-            num_workers=workers.workers, use_gpu=workers.use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            name=run.name,
-            storage_path=str(storage_path(run.out_dir)),
-            failure_config=FailureConfig(max_failures=run.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=run.keep_checkpoints),
-            worker_runtime_env={"env_vars": _forwarded_env(run.env)},
-        ),
-        datasets=datasets,
-        **({"dataset_config": dataset_config} if dataset_config is not None else {}),
-    )
-    return trainer.fit()
+    forwarder = _Forwarder(on_record) if on_record is not None else None
+    if forwarder is not None:
+        config["_records"] = forwarder.queue
+    try:
+        trainer = TorchTrainer(
+            _wrap(loop),
+            train_loop_config=config,
+            torch_config=TorchConfig(
+                backend=workers.backend or ("nccl" if workers.use_gpu else "gloo")
+            ),
+            scaling_config=ScalingConfig(
+                num_workers=workers.workers, use_gpu=workers.use_gpu, resources_per_worker=resources
+            ),
+            run_config=RunConfig(
+                name=run.name,
+                storage_path=run.storage_path,
+                failure_config=FailureConfig(max_failures=run.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=run.keep_checkpoints),
+                worker_runtime_env={"env_vars": _forwarded_env(run.env)},
+                callbacks=list(callbacks) or None,
+            ),
+            datasets=datasets,
+            **({"dataset_config": dataset_config} if dataset_config is not None else {}),
+        )
+        result = trainer.fit()
+    finally:
+        if forwarder is not None:
+            forwarder.close()
+    if forwarder is not None and forwarder.error is not None:
+        raise forwarder.error
+    return result

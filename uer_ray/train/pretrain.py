@@ -19,12 +19,14 @@ import shutil
 import time
 import uuid
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from uer_ray.atomic import atomic_dir, write_json
-from uer_ray.errors import InputError, UerRayError
+from uer_ray.config import Options
+from uer_ray.errors import InputError, OptionsError, UerRayError
 from uer_ray.train import driver
 from uer_ray.train.inputs import ShardInfo, check_targets, load_shard_info, model_config_for
 from uer_ray.train.state import MODEL_DIR
@@ -34,11 +36,13 @@ CACHE_AUTO_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainOptions:
+class PretrainOptions(Options):
     """Everything ``python run.py pretrain`` accepts (see docs/pretrain.md)."""
 
-    model: str | None
-    data: str
+    model: str | dict[str, Any] | None = None
+    """preset name, JSON path or config dict (optional with ``init``: its config is used)"""
+    data: str | None = None
+    """the shard folder (optional with ``resume``: the stored run's)"""
     out: str
     targets: dict[str, float] | None = None
     init: str | None = None
@@ -60,6 +64,8 @@ class PretrainOptions:
     log_every: int = 10
     workers: int = 1
     cpus_per_worker: float | None = None
+    cpus_budget: float | None = None
+    """CPUs the run may take in all (a search trial's share; None: the whole cluster)"""
     gpu: bool = False
     bf16: bool = True
     compile: bool = False
@@ -74,16 +80,28 @@ class PretrainOptions:
     resume: bool = False
     overwrite: bool = False
     address: str | None = None
+    run_name: str = RUN_NAME
+    """the exact Ray Train run name (a search trial gives one)"""
+    storage: str | None = None
+    """Ray Train storage for checkpoints (a shared folder or a URI; default ``OUT/ray``)"""
     wandb_project: str = "uer_ray"
     wandb_group: str | None = None
     wandb_name: str | None = None
     wandb_mode: str | None = None
-    test_hooks: dict[str, Any] = field(default_factory=dict)
-    """pid_dir / throttle_s (tests interrupt a run mid-way with them)"""
+    wandb_tags: list[str] = field(default_factory=list)
+    provenance: dict[str, str] = field(default_factory=dict)
+    """labels recorded as they are (a search sets ``search`` and ``trial``)"""
 
     @property
     def warmup_steps(self) -> int:
         return int(round(self.warmup * self.steps)) if self.warmup < 1 else int(self.warmup)
+
+
+# Options that say how to run, not what to train: --resume may change them freely.
+OPERATIONAL = frozenset({"resume", "overwrite", "address", "max_failures", "cpus_per_worker",
+                         "cpus_budget", "wandb_mode"})
+CHOICES = {"schedule": ("linear", "cosine", "constant"), "masking": ("token", "whole_word", "span"),
+           "cache_data": ("auto", "on", "off")}
 
 
 def _check_options(o: PretrainOptions) -> None:
@@ -98,13 +116,17 @@ def _check_options(o: PretrainOptions) -> None:
     }
     for name, value in positive.items():
         if value < 1:
-            raise UerRayError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            raise OptionsError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if o.lr <= 0 or o.warmup < 0 or o.clip < 0:
-        raise UerRayError("--lr must be > 0, --warmup and --clip >= 0")
+        raise OptionsError("--lr must be > 0, --warmup and --clip >= 0")
     if o.model is None and o.init is None:
-        raise UerRayError("name a model with --model (preset or JSON) or start from --init CKPT")
-    if o.cache_data not in ("auto", "on", "off"):
-        raise UerRayError(f"--cache-data must be auto, on or off, got {o.cache_data!r}")
+        raise OptionsError("name a model with --model (preset or JSON) or start from --init CKPT")
+    if o.data is None:
+        raise OptionsError("--data DIR (the shard folder) is required")
+    for name, allowed in CHOICES.items():
+        if getattr(o, name) not in allowed:
+            raise OptionsError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                               f"got {getattr(o, name)!r}")
 
 
 def cache_data(o: PretrainOptions, manifest: dict) -> bool:
@@ -117,45 +139,90 @@ def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     return estimate <= CACHE_AUTO_BYTES
 
 
-def _prepare_out(o: PretrainOptions) -> dict:
-    """Create or reopen the output folder; returns run.json's content."""
+def _new_run(o: PretrainOptions) -> dict:
+    """Create the output folder of a fresh run; returns run.json's content."""
     out = Path(o.out)
-    run_file = out / "run.json"
-    if o.resume:
-        if not run_file.exists():
-            raise UerRayError(f"{out}: no run to resume (run.json missing); drop --resume")
-        return json.loads(run_file.read_text(encoding="utf-8"))
-    if run_file.exists() or driver.has_run(out, RUN_NAME):
+    if (out / "run.json").exists() or driver.has_run(out, o.run_name):
         if not o.overwrite:
-            raise UerRayError(
+            raise OptionsError(
                 f"{out} already holds a pre-training run: pass --resume to continue it, "
                 "--overwrite to start over, or choose another --out"
             )
-        driver.clear_run(out, RUN_NAME)
+        driver.clear_run(out, o.run_name)
         for name in ("metrics.jsonl", "metrics.json", "final", "wandb"):
             p = out / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    run = {"name": RUN_NAME, "wandb_id": uuid.uuid4().hex[:12], "options": asdict(o)}
-    write_json(run_file, run)
+    run = {"name": o.run_name, "wandb_id": uuid.uuid4().hex[:12], "options": o.to_dict()}
+    write_json(out / "run.json", run)
     return run
 
 
-def _resumed_options(o: PretrainOptions, run: dict) -> PretrainOptions:
-    """On --resume the stored options win, except how to reach Ray and the test hooks."""
-    stored = {k: v for k, v in run["options"].items() if k in PretrainOptions.__dataclass_fields__}
-    return replace(
-        PretrainOptions(**stored), resume=True, address=o.address, test_hooks=o.test_hooks
-    )
+def _given(o: PretrainOptions, explicit: Collection[str] | None) -> set[str]:
+    """The options the caller set: the flags typed (``explicit``, from the CLI), else the fields
+    that differ from their defaults."""
+    if explicit is not None:
+        return set(explicit)
+    defaults = PretrainOptions(out=o.out)
+    return {f.name for f in fields(o) if getattr(o, f.name) != getattr(defaults, f.name)}
 
 
-def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: dict) -> dict:
+@dataclass(frozen=True)
+class Resumed:
+    """A stored run and what ``--resume`` does with it."""
+
+    options: PretrainOptions
+    run: dict
+    extended: dict | None
+    """``{from_steps, to_steps}`` when a larger ``--steps`` extends the run"""
+    done: dict | None
+    """the finished run's result record when nothing is left to do"""
+
+
+def _resume(o: PretrainOptions, explicit: Collection[str] | None) -> Resumed:
+    """The stored run's options with what the caller may change on resume: how to run
+    (``OPERATIONAL``) and a larger ``steps``. Any other option that differs is refused, naming
+    each difference."""
+    from uer_ray.records import read_record
+
+    run_file = Path(o.out) / "run.json"
+    if not run_file.exists():
+        raise OptionsError(f"{o.out}: no run to resume (run.json missing); drop --resume")
+    run = json.loads(run_file.read_text(encoding="utf-8"))
+    stored = PretrainOptions.from_dict(run["options"], path=f"{run_file}: options")
+    given = _given(o, explicit) - OPERATIONAL - {"out", "steps"}
+    differ = [f"{k} (stored {getattr(stored, k)!r}, given {getattr(o, k)!r})" for k in sorted(given)
+              if getattr(o, k) != getattr(stored, k)]
+    if differ:
+        raise OptionsError(
+            f"--resume continues the run stored in {o.out} as it was; these options differ from "
+            f"it: {'; '.join(differ)}. Drop them, or start a new run (--overwrite or another --out)")
+    steps = o.steps if "steps" in _given(o, explicit) else stored.steps
+    if steps < stored.steps:
+        raise OptionsError(f"--steps {steps}: the stored run has {stored.steps} steps; a resumed "
+                           "run can only be extended")
+    merged = replace(stored, steps=steps, **{k: getattr(o, k) for k in OPERATIONAL})
+    record_path = Path(o.out) / "metrics.json"
+    finished = read_record(record_path) if record_path.exists() else None
+    trained = finished["results"]["steps"] if finished else 0
+    extended = None
+    if steps > stored.steps or (finished and steps > trained):
+        extended = {"from_steps": trained or stored.steps, "to_steps": steps}
+        run = {**run, "options": merged.to_dict()}
+        write_json(run_file, run)
+    done = finished if finished and trained >= steps else None
+    return Resumed(merged, run, extended, done)
+
+
+def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: dict,
+                  on_step: Callable[[int, int], None] | None = None,
+                  init: str | None = None) -> dict:
     """The plain dict every worker receives (``uer_ray.train.worker.pretrain_worker``)."""
     from uer_ray.tracking import describe_model
 
     out = Path(o.out).absolute()
     # absolute: Ray Train workers run in their own working directory
-    init = str(Path(o.init).absolute()) if o.init else None
+    init = init or (str(Path(o.init).absolute()) if o.init else None)
     masking = None
     if "mlm" in model_config["targets"]:
         masking = {"prob": o.mask_prob, "strategy": o.masking}
@@ -167,7 +234,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "model_source": o.model,
         "init": init,
         "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
-        "options": {k: v for k, v in asdict(o).items() if k != "test_hooks"},
+        "options": o.to_dict(),
     }
     wandb = None
     if (o.wandb_mode or "") != "disabled":
@@ -175,8 +242,9 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
             "project": o.wandb_project,
             "name": o.wandb_name or names["name"],
             "group": o.wandb_group or names["group"],
-            "tags": names["tags"],
+            "tags": [*names["tags"], *o.wandb_tags],
             "mode": o.wandb_mode,
+            "job_type": "pretrain",
             "run_id": run["wandb_id"],
             "dir": str(out),
         }
@@ -204,7 +272,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "metrics_path": str(out / "metrics.jsonl"),
         "wandb": wandb,
         "meta": meta,
-        **o.test_hooks,
+        "on_step": on_step,
     }
 
 
@@ -236,42 +304,102 @@ def build_dataset(o: PretrainOptions, info: ShardInfo):
     return ds, DataConfig(execution_options={"train": options})
 
 
-def pretrain(options: PretrainOptions) -> dict:
-    """Run (or resume) pre-training; returns the summary written to ``metrics.json``."""
-    from uer_ray.cluster import ensure_ray
+def pretrain(
+    options: PretrainOptions,
+    *,
+    on_log: Callable[[dict], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    explicit: Collection[str] | None = None,
+) -> dict:
+    """Run, resume or extend pre-training; returns the result record written to
+    ``metrics.json`` (docs/contracts.md).
 
-    _check_options(options)
-    run = _prepare_out(options)
-    o = _resumed_options(options, run) if options.resume else options
-    info = load_shard_info(o.data, init=o.init, vocab=o.vocab)
-    model_config = model_config_for(o.model, info, targets=o.targets, init=o.init)
+    ``on_log(record)`` receives every ``metrics.jsonl`` line as it is written (on a thread of
+    this process). ``on_step(rank, step)`` runs on every worker after each optimiser step (it
+    is pickled to the workers: a hook for profilers and for tests that interrupt a run).
+    ``explicit`` names the options the user set (the CLI passes the flags typed), which
+    ``resume`` checks against the stored run; by default the options that differ from their
+    defaults count as set.
+    """
+    from uer_ray.cluster import ensure_ray
+    from uer_ray.models.checkpoint import checkpoint_folder
+
+    resumed = None
+    if options.resume:
+        resumed = _resume(options, explicit)
+        if resumed.done is not None:
+            print(f"{options.out}: the run already finished its {resumed.options.steps} steps; "
+                  "nothing to do (pass a larger --steps to extend it)", flush=True)
+            return resumed.done
+        o, run = resumed.options, resumed.run
+        _check_options(o)
+    else:
+        _check_options(options)
+        o, run = options, None
+    init = str(checkpoint_folder(o.init).absolute()) if o.init else None
+    check_model_names(o, init)
+    info = load_shard_info(o.data, init=init, vocab=o.vocab)
+    model_config = model_config_for(o.model, info, targets=o.targets, init=init)
     check_targets(model_config, info)
+    parameters = check_buildable(model_config)  # every config error here, before Ray starts
+    run = run or _new_run(o)
     started = time.time()
     ensure_ray(o.address)
     from uer_ray.train.worker import pretrain_worker
 
     dataset, data_config = build_dataset(o, info)
-
     result = driver.fit(
         pretrain_worker,
-        worker_config(o, info, model_config, run),
+        worker_config(o, info, model_config, run, on_step=on_step, init=init),
         run=driver.RunSpec(
-            out_dir=o.out, name=run["name"], max_failures=o.max_failures, keep_checkpoints=o.keep
+            out_dir=o.out, name=run["name"], max_failures=o.max_failures, keep_checkpoints=o.keep,
+            storage=o.storage,
         ),
         workers=driver.WorkerSpec(
-            workers=o.workers, use_gpu=o.gpu, cpus_per_worker=o.cpus_per_worker
+            workers=o.workers, use_gpu=o.gpu, cpus_per_worker=o.cpus_per_worker,
+            cpus_budget=o.cpus_budget,
         ),
         datasets={"train": dataset},
         dataset_config=data_config,
+        on_record=on_log,
     )
     if result.error is not None:
         raise UerRayError(f"training failed: {result.error}") from result.error
     if result.checkpoint is None:
         raise UerRayError("training ended without a checkpoint")
-    return _finish(o, result, started, model_config)
+    extended = resumed.extended if resumed is not None else None
+    return _finish(o, info, result, started, model_config, parameters, extended, init)
 
 
-def _finish(o: PretrainOptions, result, started: float, model_config: dict) -> dict:
+def check_model_names(o: PretrainOptions, init: str | None) -> None:
+    """The model config's keys and module names (preset, encoder, targets), before any file of
+    the run is read."""
+    from uer_ray.models import load_preset, read_config
+    from uer_ray.models.builder import check_names
+
+    config = dict(load_preset(o.model)) if o.model is not None else read_config(init).to_dict()
+    if o.targets:
+        config["targets"] = dict(o.targets)
+    check_names(config, str(o.model if isinstance(o.model, str) else init or "model"))
+
+
+def check_buildable(model_config: dict) -> int:
+    """Build the model on PyTorch's meta device (no memory, full size): unknown module names,
+    options and widths that do not chain fail here, on the driver, instead of inside every Ray
+    worker after start-up. Returns the parameter count."""
+    import torch
+
+    from uer_ray.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(model_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _finish(o: PretrainOptions, info: ShardInfo, result, started: float, model_config: dict,
+            parameters: int, extended: dict | None, init: str | None) -> dict:
+    from uer_ray.records import build_record, model_section, parent_of
+    from uer_ray.tracking import describe_model as names_of
     from uer_ray.tracking import read_metrics
 
     out = Path(o.out)
@@ -282,34 +410,55 @@ def _finish(o: PretrainOptions, result, started: float, model_config: dict) -> d
         raise InputError("no metrics were logged", str(out / "metrics.jsonl"))
     first, last = records[0], records[-1]
     speeds = [r["tokens_per_s"] for r in records[1:]] or [first["tokens_per_s"]]
-    summary = {
+    final_metrics = {k: v for k, v in last.items() if k not in ("step", "epoch", "time")}
+    results = {
         "steps": last["step"],
         "epochs": last["epoch"],
         "loss_first": first["loss"],
         "loss_last": last["loss"],
-        "final": {k: v for k, v in last.items() if k not in ("step", "epoch", "time")},
+        "final": final_metrics,
         "tokens_seen": last.get("tokens_seen"),
         "tokens_per_s": sum(speeds) / len(speeds),
         "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
         "workers": o.workers,
-        "wall_s": round(time.time() - started, 1),
-        "model": model_config,
-        "checkpoint": str((out / "final").absolute()),
+        "extended": extended,
     }
-    write_json(out / "metrics.json", summary)
-    return summary
+    manifest = info.manifest
+    dataset = Path(o.data).absolute().name
+    data = {"pretrain": {
+        "shards": str(Path(o.data).absolute()), "manifest_sha256": info.manifest_sha256,
+        "processor": info.processor,
+        "corpus_sha256": [c.get("sha256") for c in manifest.get("corpus", [])],
+        "instances": manifest.get("instances"), "tokens": manifest.get("tokens")}}
+    losses = {k: v for k, v in final_metrics.items() if k == "loss" or k.endswith("/loss")}
+    preset = o.model if isinstance(o.model, str) and not o.model.endswith(".json") else None
+    record = build_record(
+        stage="pretrain", name=o.wandb_name or names_of(model_config)["name"],
+        model=model_section(model_config, parameters, preset),
+        data=data, parent=parent_of(init, "stage 2 of"), options=o.to_dict(),
+        results=results,
+        metrics=[{"task": "pretrain", "dataset": dataset, "split": "train", "metric": k,
+                  "value": float(v)} for k, v in losses.items()],
+        checkpoint=str(out / "final"), seconds=time.time() - started,
+        device="cuda" if o.gpu else "cpu", provenance=o.provenance)
+    write_json(out / "metrics.json", record)
+    return record
 
 
-def summary_paragraph(s: dict) -> str:
+def summary_paragraph(record: dict) -> str:
     """The one paragraph the command prints at the end."""
+    s = record["results"]
     targets = ", ".join(
         f"{k.split('/')[0]} {v:.3f}" for k, v in s["final"].items() if k.endswith("/accuracy")
     )
+    extended = s.get("extended")
+    grown = (f" (extended from {extended['from_steps']} to {extended['to_steps']} steps; the "
+             "learning-rate schedule was re-planned for the new total)") if extended else ""
     return (
-        f"Pre-trained {s['steps']} steps ({s['epochs'] + 1} epoch(s) started) on {s['workers']} "
-        f"worker(s), effective batch {s['effective_batch_size']}, in {s['wall_s']:.0f} s; loss "
-        f"{s['loss_first']:.4f} -> {s['loss_last']:.4f}"
+        f"Pre-trained {s['steps']} steps{grown} ({s['epochs'] + 1} epoch(s) started) on "
+        f"{s['workers']} worker(s), effective batch {s['effective_batch_size']}, in "
+        f"{record['seconds']:.0f} s; loss {s['loss_first']:.4f} -> {s['loss_last']:.4f}"
         + (f"; accuracy {targets}" if targets else "")
-        + f"; {s['tokens_per_s']:.0f} tokens/s. Model: {s['checkpoint']} "
+        + f"; {s['tokens_per_s']:.0f} tokens/s. Model: {record['checkpoint']} "
         "(load with uer_ray.load_model or finetune --init); metrics in metrics.jsonl/metrics.json."
     )

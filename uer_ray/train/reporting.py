@@ -11,6 +11,7 @@ from collections import defaultdict
 import torch
 
 from uer_ray.tracking import MetricsLog, WandbRun, WandbSettings
+from uer_ray.train.driver import emit
 
 
 class Window:
@@ -59,6 +60,7 @@ class RankZeroLog:
         self.tokens_seen = 0.0
         self._log = self._wandb = self._bar = None
         self._bar_pos = start_step
+        self._emit = lambda record: emit(config, record)
         if rank != 0:
             return
         self._log = MetricsLog(config["metrics_path"])
@@ -78,6 +80,7 @@ class RankZeroLog:
             return
         record = {"step": pos.step, "epoch": pos.epoch, **self.last, "time": round(time.time(), 3)}
         self._log.append(record)
+        self._emit(record)
         if self._wandb is not None:
             self._wandb.log(
                 {k: v for k, v in record.items() if k not in ("step", "time")}, step=pos.step

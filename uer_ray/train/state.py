@@ -86,7 +86,16 @@ def load_state(directory: str | Path) -> dict:
 
 
 def restore(state: dict, *, optimizer: torch.optim.Optimizer, scheduler: Any) -> Position:
-    """Load optimiser and scheduler state; returns the position to continue from."""
+    """Load optimiser and scheduler state; returns the position to continue from.
+
+    The learning rate is then set from the schedule built for this run: the same value on a
+    plain resume, and the re-planned one when ``--resume --steps`` extended the run (the stored
+    rate belongs to the old total; at the end of a linear schedule it is 0)."""
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    step = scheduler.last_epoch
+    for group, base, rule in zip(optimizer.param_groups, scheduler.base_lrs,
+                                 scheduler.lr_lambdas, strict=True):
+        group["lr"] = base * rule(step)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
     return Position(**state["position"])

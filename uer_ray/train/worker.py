@@ -9,10 +9,8 @@ logging on rank 0 and reporting checkpoints through ``ray.train.report``. Every 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -29,7 +27,6 @@ def pretrain_worker(config: dict) -> None:
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    _note_pid(config, rank)
     device = _device(config)
     model, trainer_state = _load_model(config)
     model.to(device)
@@ -86,7 +83,8 @@ def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, wor
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         pos.step += 1
-        _throttle(config)
+        if config.get("on_step") is not None:
+            config["on_step"](rank, pos.step)
         if pos.step % config["log_every"] == 0 or pos.step == steps:
             log.record(pos, window.reduce(world), lr=scheduler.get_last_lr()[0])
             window = Window()
@@ -180,17 +178,3 @@ def _autocast(config: dict, device: torch.device):
     if device.type == "cuda" and config.get("bf16", True):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def _note_pid(config: dict, rank: int) -> None:
-    """Write this worker's PID (operational aid: lets a supervisor or a test find it)."""
-    if config.get("pid_dir"):
-        path = Path(config["pid_dir"]) / f"rank{rank}.pid"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(os.getpid()))
-
-
-def _throttle(config: dict) -> None:
-    # Tests slow a tiny run down so that it can be interrupted mid-run deterministically.
-    if config.get("throttle_s"):
-        time.sleep(config["throttle_s"])
