@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
+from uer_ray.errors import UerRayError
+
 
 def local_num_cpus() -> int:
     """Logical CPUs for an embedded cluster: twice the cores, at least 4."""
@@ -31,6 +33,29 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict = {"logging_level": logging.WARNING if quiet else logging.INFO}
+    try:
+        _init(ray, address, num_cpus, kwargs)
+    except (ConnectionError, TimeoutError, RuntimeError) as e:
+        raise RayStartError(address, e) from e
+    except Exception as e:  # Ray raises a bare Exception when its node times out at start-up
+        if "timed out" not in str(e):
+            raise
+        raise RayStartError(address, e) from e
+    _quiet_data_progress()
+    return True
+
+
+class RayStartError(UerRayError):
+    """Ray could not be started or reached: one line naming the address (or the embedded
+    cluster) and Ray's own reason."""
+
+    def __init__(self, address: str | None, cause: BaseException):
+        where = f"the Ray cluster at {address}" if address else "an embedded Ray cluster"
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"could not start or reach {where}: {reason}")
+
+
+def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -46,8 +71,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
             runtime_env={"worker_process_setup_hook": "uer_ray.cluster.quiet_worker_logs"},
             **kwargs,
         )
-    _quiet_data_progress()
-    return True
 
 
 # Loggers whose messages flood a run on the embedded cluster without telling the user anything:

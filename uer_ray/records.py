@@ -17,7 +17,7 @@ from uer_ray.errors import InputError
 
 RECORD_FORMAT = "uer_ray.result/1"
 RECORD_FILE = "metrics.json"
-STAGES = ("pretrain", "finetune")
+STAGES = ("pretrain", "finetune", "search")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

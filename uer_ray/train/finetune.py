@@ -82,6 +82,10 @@ class FinetuneOptions(Options):
     wandb_name: str | None = None
     wandb_mode: str | None = None
     wandb_tags: list[str] = field(default_factory=list)
+    wandb_config: dict[str, Any] = field(default_factory=dict)
+    """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
+    wandb_dir: str | None = None
+    """the folder whose wandb/ holds the run (default: OUT; a search keeps all its runs in one)"""
     provenance: dict[str, str] = field(default_factory=dict)
     """labels recorded as they are (a search sets ``search`` and ``trial``)"""
 
@@ -271,7 +275,7 @@ def finetune(options: FinetuneOptions, *, on_epoch: Callable[[dict], None] | Non
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.wandb-", dir=out.parent))
     try:
         with atomic_dir(out) as tmp:
-            wandb = _open_wandb(o, p, scratch)
+            wandb = _open_wandb(o, p, Path(o.wandb_dir) if o.wandb_dir else scratch)
             try:
                 fitted, test, device = _train_and_test(o, p, wandb, on_epoch)
             finally:
@@ -370,7 +374,7 @@ def _open_wandb(o: FinetuneOptions, p: Prepared, folder: Path):
               "pooling": p.settings.pooling, "seq_length": o.seq_length, "freeze": o.freeze,
               "crf": o.crf, "workers": o.workers, "epochs": o.epochs, "batch_size": o.batch_size,
               "lr": p.hp.lr, "warmup": o.warmup, "patience": o.patience, "seed": o.seed,
-              **{f"provenance.{k}": v for k, v in o.provenance.items()}}
+              **{f"provenance.{k}": v for k, v in o.provenance.items()}, **o.wandb_config}
     state = random.getstate()  # W&B must not shift the seeded Python random stream
     try:
         return WandbRun(settings, config)

@@ -89,6 +89,10 @@ class PretrainOptions(Options):
     wandb_name: str | None = None
     wandb_mode: str | None = None
     wandb_tags: list[str] = field(default_factory=list)
+    wandb_config: dict[str, Any] = field(default_factory=dict)
+    """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
+    wandb_dir: str | None = None
+    """the folder whose wandb/ holds the run (default: OUT)"""
     provenance: dict[str, str] = field(default_factory=dict)
     """labels recorded as they are (a search sets ``search`` and ``trial``)"""
 
@@ -246,7 +250,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
             "mode": o.wandb_mode,
             "job_type": "pretrain",
             "run_id": run["wandb_id"],
-            "dir": str(out),
+            "dir": str(Path(o.wandb_dir).absolute()) if o.wandb_dir else str(out),
         }
     return {
         "model_config": model_config,
@@ -272,6 +276,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "metrics_path": str(out / "metrics.jsonl"),
         "wandb": wandb,
         "meta": meta,
+        "wandb_config": dict(o.wandb_config),
         "on_step": on_step,
     }
 

@@ -69,7 +69,9 @@ class RankZeroLog:
         self.tokens_seen = _tokens_so_far(config["metrics_path"])
         if config.get("wandb"):
             settings = WandbSettings(**config["wandb"])
-            self._wandb = WandbRun(settings, {**config.get("meta", {}), "world_rank": rank})
+            self._wandb = WandbRun(settings, {**config.get("meta", {}),
+                                              **(config.get("wandb_config") or {}),
+                                              "world_rank": rank})
         self._bar = _progress_bar(self.total_steps, start_step)
 
     def record(self, pos, metrics: dict[str, float], *, lr: float) -> None:
