@@ -1,9 +1,9 @@
 """Names, versions, aliases and ``zoo:`` references, and the errors the zoo raises.
 
 An entry name follows UER-py's corpus + encoder + targets naming
-(``cluecorpussmall+bert-tiny+mlm-sp``); a version id is ``YYYYMMDD-HHMMSS-<8 hex>`` (UTC time of
-publishing plus 32 random bits, so concurrent publishers never pick the same one and ids sort by
-time); an alias is a movable short name (``latest`` always means the newest version)."""
+(``cluecorpussmall+bert-tiny+mlm-sp``); a version id is ``YYYYMMDD-HHMMSS-mmm-<8 hex>`` (UTC time of
+publishing to the millisecond plus 32 random bits, so concurrent publishers never pick the same
+one and ids sort by time); an alias is a movable short name (``latest`` always means the newest version)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ PREFIX = "zoo:"
 LATEST = "latest"
 _NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,99}")
 _ALIAS = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
-_VERSION = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
+_VERSION = re.compile(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{8}")
 NAME_RULE = "lower-case letters, digits and . _ + - (at most 100, starting with a letter or digit)"
 
 
@@ -55,7 +55,7 @@ def parse_ref(text: str) -> Ref:
     name, _, tag = body.partition("@")
     check_name(name)
     if "@" in body and not (_VERSION.fullmatch(tag) or _ALIAS.fullmatch(tag)):
-        raise ZooError(f"{text!r}: {tag!r} is neither a version id (YYYYMMDD-HHMMSS-xxxxxxxx) nor an alias")
+        raise ZooError(f"{text!r}: {tag!r} is neither a version id (YYYYMMDD-HHMMSS-mmm-xxxxxxxx) nor an alias")
     return Ref(name, tag or None)
 
 
@@ -73,8 +73,10 @@ def check_alias(alias: str) -> str:
 
 
 def new_version() -> str:
-    """A fresh version id: UTC time to the second plus 32 random bits."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
+    """A fresh version id: UTC time to the millisecond plus 32 random bits."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{int(now * 1000) % 1000:03d}-{secrets.token_hex(4)}"
 
 
 def is_version(text: str) -> bool:
