@@ -176,14 +176,11 @@ def flatten(d, prefix: str = "") -> dict:
 def diff_text(a: dict, b: dict) -> str:
     """Configs, training summaries and results of two entries side by side (only what differs
     for the config; every result row)."""
-    ca = flatten({"model": {k: v for k, v in (a.get("model") or {}).items() if k != "config"},
-                  "config": (a.get("model") or {}).get("config") or {}, "training": a.get("training") or {}})
-    cb = flatten({"model": {k: v for k, v in (b.get("model") or {}).items() if k != "config"},
-                  "config": (b.get("model") or {}).get("config") or {}, "training": b.get("training") or {}})
+    ca, cb = _comparable(a), _comparable(b)
     rows = [[k, _cell(ca.get(k)), _cell(cb.get(k))] for k in sorted(set(ca) | set(cb))
             if ca.get(k) != cb.get(k) and not k.startswith("training.options.out")]
     out = [f"A = {ref(a)} ({a['kind']})", f"B = {ref(b)} ({b['kind']})", ""]
-    out.append(table(["KEY", "A", "B"], rows) if rows else "configs and training summaries are identical")
+    out.append(table(["KEY", "A", "B"], rows) if rows else "models, data, training and lineage are identical")
     ka = {(r["task"], r["dataset"], r["split"], r["metric"]): r["value"] for r in a["results"]}
     kb = {(r["task"], r["dataset"], r["split"], r["metric"]): r["value"] for r in b["results"]}
     if ka or kb:
@@ -196,10 +193,18 @@ def diff_text(a: dict, b: dict) -> str:
     return "\n".join(out)
 
 
+def _comparable(e: dict) -> dict:
+    """The flat keys ``diff`` compares: model (config separately), data, training, lineage."""
+    model = e.get("model") or {}
+    return flatten({"model": {k: v for k, v in model.items() if k != "config"},
+                    "config": model.get("config") or {}, "data": e.get("data") or {},
+                    "training": e.get("training") or {}, "lineage": e.get("lineage") or {}})
+
+
 def _cell(v) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
         return f"{v:.6g}"
     text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-    return text if len(text) <= 48 else text[:47] + "…"
+    return text if len(text) <= 72 else text[:71] + "…"
