@@ -162,3 +162,11 @@ def test_paths_and_uris():
     assert Zoo("~/z").uri == os.path.expanduser("~/z")
     with pytest.raises(ZooError, match="cannot open the store nosuch://x"):
         Zoo("nosuch://x").names()
+
+
+def test_a_parent_in_another_store_is_kept_as_written(tmp_path):
+    other = "elsewhere@20260101-000000-000-deadbeef"
+    b = zoo.publish(finetuned(tmp_path, None, parent_zoo=f"zoo:{other}"), name="kid")
+    store = Zoo()
+    assert store.record("kid", b.version)["lineage"]["parent"] == other
+    assert [e["name"] for e in store.lineage(b.ref)] == ["kid"]  # the walk stops at the store's edge

@@ -128,7 +128,7 @@ def _what(entry: dict) -> list[str]:
     pre, fine = data.get("pretrain") or {}, data.get("finetune") or {}
     if pre:
         lines.append(f"Pre-training data: `{pre.get('shards')}` (processor {pre.get('processor')}, "
-                     f"{pre.get('instances', 0):,} instances, {pre.get('tokens', 0):,} tokens).")
+                     f"{_num(pre.get('instances'))} instances, {_num(pre.get('tokens'))} tokens).")
     if fine:
         sizes = ", ".join(f"{k} {v.get('rows', '?'):,} rows" if isinstance(v.get("rows"), int) else k
                           for k, v in (fine.get("files") or {}).items() if v)
@@ -148,14 +148,19 @@ def _stages(chain: list[dict]) -> list[str]:
         summary = {k: t[k] for k in ("steps", "tokens_seen", "epochs_run", "best_epoch", "seconds")
                    if t.get(k) is not None}
         if summary:
-            lines.append("   " + ", ".join(f"{k} {v:,.6g}" if isinstance(v, float) else f"{k} {v:,}"
-                                          for k, v in summary.items()))
+            lines.append("   " + ", ".join(f"{k} {_num(v)}" for k, v in summary.items()))
         cmd = command_of(t)
         if cmd:
             lines += ["   ```bash", f"   {cmd}", "   ```"]
         elif (e.get("lineage") or {}).get("source"):
             lines.append(f"   imported from `{e['lineage']['source']}` ({e['lineage'].get('format')})")
     return lines
+
+
+def _num(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "?" if v is None else str(v)
+    return f"{v:,.6g}" if isinstance(v, float) else f"{v:,}"
 
 
 def _usage(entry: dict, ref: str) -> list[str]:

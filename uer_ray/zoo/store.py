@@ -16,6 +16,7 @@ which ``verify`` reports and ``gc`` removes. Aliases are single objects: last wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -106,6 +107,8 @@ class Zoo:
         versions = self.versions(name)
         out = {LATEST: versions[-1]} if versions else {}
         for file in self.storage.names(name, "aliases", dirs=False):
+            if file.startswith("."):  # a local alias being written (temporary name)
+                continue
             data = self.storage.read_bytes(name, "aliases", file)
             version = json.loads(data).get("version") if data else None
             if file.endswith(".json") and version in versions:
@@ -177,7 +180,8 @@ class Zoo:
             entry = self._upload(folder, files, name, version, record, lineage,
                                  provenance or {}, progress or _no_progress)
         except BaseException:
-            self.storage.delete_dir(name, "versions", version)  # best effort: gc catches the rest
+            with contextlib.suppress(ZooError):  # best effort: gc removes what is left
+                self.storage.delete_dir(name, "versions", version)
             raise
         for alias in aliases:
             self.set_alias(f"{name}@{version}", alias)
@@ -233,11 +237,19 @@ class Zoo:
         if not parent:
             return out
         if parent.get("zoo"):
-            name, version = self.resolve(parent["zoo"])
-            out["parent"] = f"{name}@{version}"
+            out["parent"] = self._parent_ref(parent["zoo"])
         elif parent.get("checkpoint"):
             out["parent"] = self._find_published(Path(parent["checkpoint"]))
         return out
+
+    def _parent_ref(self, text: str) -> str:
+        """``name@version`` of the parent the record names; kept as written when it lives in
+        another store (the lineage walk then stops there)."""
+        try:
+            name, version = self.resolve(text)
+        except ZooError:
+            return str(parse_ref(text))
+        return f"{name}@{version}"
 
     def _find_published(self, folder: Path) -> str | None:
         marker = folder / E.ENTRY_FILE
