@@ -104,6 +104,8 @@ def s3_round(ckpt: Path, s3: S3Server, work: Path, i: int) -> dict[str, float]:
     down.mkdir()
     out["download"] = timed(lambda: pafs.copy_files(f"bench/copy{i}", str(down), source_filesystem=fs,
                                                     destination_filesystem=local, chunk_size=CHUNK))
+    if folder_bytes(down) != folder_bytes(ckpt / "final"):  # the plain copy really copied it all
+        raise RuntimeError(f"plain download got {folder_bytes(down)} bytes")
     ref = []
     out["publish"] = timed(lambda: ref.append(Zoo(uri).publish(ckpt)))
     shutil.rmtree(os.environ["UER_RAY_CACHE"], ignore_errors=True)  # an empty cache: fetch all
@@ -151,6 +153,11 @@ def report(args, params: int, size: int, runs: dict[str, list[dict]]) -> None:
         ours, plain = mb / med[where][op], mb / med[where][base]
         ratio = f"{ours / plain:>6.2f}" if op != "load again" else "     -"
         lines.append(f"{where:<6} {op:<11} {ours:>9.0f} {base + ' (copy_files)':<20} {plain:>8.0f} {ratio}")
+    lines += ["", "seconds per round (ours / plain):"]
+    for where, rs in runs.items():
+        for op, base in (("publish", "copy" if where == "local" else "upload"),
+                         ("load", "copy" if where == "local" else "download")):
+            lines.append(f"  {where} {op:<8} " + "  ".join(f"{r[op]:.2f}/{r[base]:.2f}" for r in rs))
     lines += ["", "publish = copy + sha256 of every file + card + record; load = sha256 check "
               "(local, in place) or download + check (s3, empty cache); 'load again' finds the "
               "verified copy unchanged (stat only; no copy to compare with). Both sides move "

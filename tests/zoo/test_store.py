@@ -170,3 +170,13 @@ def test_a_parent_in_another_store_is_kept_as_written(tmp_path):
     store = Zoo()
     assert store.record("kid", b.version)["lineage"]["parent"] == other
     assert [e["name"] for e in store.lineage(b.ref)] == ["kid"]  # the walk stops at the store's edge
+
+
+def test_a_malformed_record_is_refused_before_anything_is_written(tmp_path):
+    pt = pretrained(tmp_path)
+    record = json.loads((pt / "metrics.json").read_text())
+    record["metrics"][0].pop("value")
+    (pt / "metrics.json").write_text(json.dumps(record))
+    with pytest.raises(ZooError, match=r"metrics\[0\] lacks one of"):
+        zoo.publish(pt)
+    assert Zoo().orphans() == [] and Zoo().names() == []

@@ -174,18 +174,25 @@ class Zoo:
         for alias in aliases:
             if check_alias(alias) == LATEST:
                 raise ZooError("'latest' always names the newest version; choose another alias")
+        fields = dict(  # everything but the files, checked before any byte is written
+            name=name, kind=E.kind_of(record), model=E.model_description(record, folder),
+            data=(record or {}).get("data") or {},
+            training=E.training_summary(record) if record else {"stage": None},
+            results=E.result_rows(record) if record else [], lineage=lineage,
+            provenance={**((record or {}).get("provenance") or {}), **(provenance or {})},
+            source={"checkpoint": str(folder), "record_checkpoint": (record or {}).get("checkpoint"),
+                    "stage": (record or {}).get("stage")})
         files = E.collect_files(folder, record_path)
         version = self._fresh_version(name)
         try:
-            entry = self._upload(folder, files, name, version, record, lineage,
-                                 provenance or {}, progress or _no_progress)
+            self._upload(files, fields, version, progress or _no_progress)
         except BaseException:
             with contextlib.suppress(ZooError):  # best effort: gc removes what is left
                 self.storage.delete_dir(name, "versions", version)
             raise
         for alias in aliases:
             self.set_alias(f"{name}@{version}", alias)
-        return EntryRef(entry["name"], entry["version"], self.version_uri(name, version))
+        return EntryRef(name, version, self.version_uri(name, version))
 
     def _fresh_version(self, name: str) -> str:
         for _ in range(5):
@@ -194,24 +201,16 @@ class Zoo:
                 return version
         raise ZooError(f"could not find a free version id under {self.uri}/{name}")
 
-    def _upload(self, folder, files, name, version, record, lineage, provenance, progress) -> dict:
+    def _upload(self, files, fields: dict, version: str, progress) -> dict:
         """Files first, then the card, then the record; the record is the commit."""
+        name = fields["name"]
         prefix = (name, "versions", version)
         stored = {}
         for rel, path in files:
             sha, size = self.storage.upload(path, (*prefix, *rel.split("/")), progress)
             stored[rel] = {"sha256": sha, "size": size}
-        model = E.model_description(record, folder)
-        fields = dict(
-            name=name, version=version, kind=E.kind_of(record),
-            model=model, data=(record or {}).get("data") or {},
-            training=E.training_summary(record) if record else {"stage": None},
-            results=E.result_rows(record) if record else [], lineage=lineage,
-            provenance={**((record or {}).get("provenance") or {}), **provenance},
-            source={"checkpoint": str(folder), "record": (record or {}).get("checkpoint"),
-                    "stage": (record or {}).get("stage")}, files=stored)
-        draft = E.build_entry(**fields, card_sha256="")
-        card = render_card(draft, self._ancestors(lineage)).encode("utf-8")
+        draft = E.build_entry(**fields, version=version, files=stored, card_sha256="")
+        card = render_card(draft, self._ancestors(fields["lineage"])).encode("utf-8")
         self.storage.put_bytes(card, *prefix, E.CARD_FILE)
         entry = {**draft, "card": {"file": E.CARD_FILE, "sha256": _sha(card)}}
         self.storage.put_bytes(E.dump(entry), *prefix, E.ENTRY_FILE)
