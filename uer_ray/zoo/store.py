@@ -306,8 +306,9 @@ class Zoo:
             committed = set(self.versions(name))
             for v in self.storage.names(name, "versions", dirs=True):
                 if v not in committed:
-                    times = [i.mtime.timestamp() for i in self.storage.list(name, "versions", v, recursive=True)
-                             if i.mtime is not None]
+                    found = [*self.storage.list(name, "versions", v, recursive=True),
+                             self.storage.info(name, "versions", v)]  # an empty folder has its own time
+                    times = [i.mtime.timestamp() for i in found if i.mtime is not None]
                     out.append((name, v, time.time() - max(times) if times else None))
         return out
 
