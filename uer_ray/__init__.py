@@ -6,6 +6,7 @@ Public API::
     import uer_ray
     model = uer_ray.build_model(uer_ray.load_preset("bert-tiny"), vocab_size=21128)
     model = uer_ray.load_model("runs/bert/final")      # a checkpoint directory, eval mode
+    model = uer_ray.load_model("zoo:cluecorpussmall+bert-tiny+mlm-sp@latest")   # a zoo entry
     logits = model.logits(input_ids, segment_ids)      # {"mlm": (B,T,V), "sp": (B,2)}
 
     # the stages: plain functions over frozen options that round-trip through dicts
@@ -31,7 +32,6 @@ __all__ = [
 # workers) does not pull in torch
 _LAZY = {
     "build_model": "uer_ray.models",
-    "load_model": "uer_ray.models",
     "load_preset": "uer_ray.models",
     "pretrain": "uer_ray.train.pretrain",
     "PretrainOptions": "uer_ray.train.pretrain",
@@ -40,6 +40,16 @@ _LAZY = {
     "predict": "uer_ray.train.predict",
     "PredictOptions": "uer_ray.train.predict",
 }
+
+
+def load_model(checkpoint, map_location="cpu"):
+    """The model of a checkpoint directory, a ``zoo:NAME[@VERSION|@ALIAS]`` reference (fetched
+    and verified by sha256 first) or a remote checkpoint URI, in eval mode, with
+    ``model.tokenizer`` attached when the checkpoint has one."""
+    from uer_ray.models import load_model as load_dir
+    from uer_ray.zoo import resolve_checkpoint
+
+    return load_dir(resolve_checkpoint(str(checkpoint)), map_location=map_location)
 
 
 def __getattr__(name: str):

@@ -2,7 +2,8 @@
 the search and the reports read (docs/contracts.md, "The result record").
 
 ``build_record`` assembles it from what a stage knows; ``find_record``/``read_record`` read it
-back for a checkpoint folder. Nothing here imports torch or Ray.
+back for a checkpoint folder (an unreadable file, invalid JSON or another format is an error
+naming the file). Nothing here imports torch or Ray.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from uer_ray.errors import InputError
+from uer_ray.errors import InputError, MismatchError
 
 RECORD_FORMAT = "uer_ray.result/1"
 RECORD_FILE = "metrics.json"
@@ -54,9 +55,12 @@ def parent_of(checkpoint: str | None, relation: str, zoo_ref: str | None = None)
     if checkpoint is None:
         return None
     stage = None
+    found = find_record(checkpoint)
     try:
-        stage = read_record(find_record(checkpoint))["stage"]
-    except InputError:
+        stage = read_record(found)["stage"] if found is not None else None
+    except (InputError, MismatchError):
+        found = None
+    if found is None:
         meta = Path(checkpoint) / "meta.json"
         if meta.exists():
             produced = json.loads(meta.read_text(encoding="utf-8")).get("produced_by")
@@ -106,34 +110,37 @@ def metric_rows(task: str, dataset: str, split: str, metrics: dict | None) -> li
             for k, v in numeric(metrics).items()]
 
 
-def find_record(checkpoint: str | Path) -> Path:
-    """The record of a checkpoint folder: its own ``metrics.json``, else (a pretrain
-    ``final/``) its parent's. Raises ``InputError`` when neither is a result record."""
-    folder = Path(checkpoint)
-    for candidate in (folder / RECORD_FILE, folder.parent / RECORD_FILE):
-        if candidate.is_file() and _is_record(candidate):
-            return candidate
-    raise InputError(f"no result record ({RECORD_FILE} with format {RECORD_FORMAT}) in this "
-                     "folder or its parent: is it a pretrain or finetune output?", str(folder))
+def find_record(ckpt_dir: str | Path) -> Path | None:
+    """The record of a checkpoint folder: the folder's own ``metrics.json``, else its parent's
+    when the folder is a pretrain ``final/`` (``pretrain`` writes ``OUT/metrics.json`` beside
+    ``OUT/final/``). None when there is neither."""
+    folder = Path(ckpt_dir)
+    own = folder / RECORD_FILE
+    if own.is_file():
+        return own
+    beside = folder.parent / RECORD_FILE
+    if folder.name == "final" and beside.is_file():
+        return beside
+    return None
 
 
 def read_record(path: str | Path) -> dict:
-    """A result record, checked for its format."""
+    """The record at ``path`` (a ``metrics.json``), checked to be in ``RECORD_FORMAT``.
+
+    An unreadable file, invalid JSON or another format is an error naming the file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError("no such result record", str(path)) from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg}", str(path), e.lineno) from None
-    if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
-        raise InputError(f"not a result record (format {RECORD_FORMAT!r} expected, got "
-                         f"{data.get('format') if isinstance(data, dict) else None!r})", str(path))
-    return data
-
-
-def _is_record(path: Path) -> bool:
+        raise InputError("no result record here", str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the result record ({e})", str(path)) from None
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("format") == RECORD_FORMAT
-    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        return False
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON in the result record: {e.msg}", str(path), e.lineno) from None
+    found = record.get("format") if isinstance(record, dict) else None
+    if found != RECORD_FORMAT:
+        what = "no 'format' key (written by an older uer_ray)" if found is None else f"format {found!r}"
+        raise MismatchError(f"{path}: the result record has {what}; expected {RECORD_FORMAT!r}")
+    return record

@@ -1,6 +1,8 @@
-"""``python run.py convert --from {hf,ours} --to {ours,hf} --input DIR --out DIR``: import a Hugging
-Face BERT / GPT-2 checkpoint into a uer_ray checkpoint directory, or export one back.
+"""``python run.py convert --from {hf,uer,ours} --to {ours,hf,uer} --input SRC --out DIR``: import a
+Hugging Face BERT / GPT-2 folder or a UER-py checkpoint (``.bin`` + ``--config`` JSON, with
+``--vocab`` / ``--spm-model``) into a uer_ray checkpoint directory, or export one back.
 
+With ``--from ours`` the input may be a ``zoo:NAME@TAG`` reference or a remote checkpoint URI.
 The output folder appears whole or not at all; it holds ``convert.json`` (what was mapped,
 initialised afresh and dropped). The command ends with a one-paragraph summary."""
 
@@ -13,24 +15,31 @@ from uer_ray.errors import UerRayError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="source", choices=("hf", "ours"), required=True,
-                        help="format of --input: a Hugging Face folder or a uer_ray checkpoint")
-    parser.add_argument("--to", dest="target", choices=("ours", "hf"), required=True,
+    parser.add_argument("--from", dest="source", choices=("hf", "uer", "ours"), required=True,
+                        help="format of --input: a Hugging Face folder, a UER-py .bin, or a uer_ray checkpoint")
+    parser.add_argument("--to", dest="target", choices=("ours", "hf", "uer"), required=True,
                         help="format to write into --out")
-    parser.add_argument("--input", type=Path, required=True, help="folder to convert")
+    parser.add_argument("--input", required=True,
+                        help="folder (hf, ours), .bin file (uer), or zoo:NAME@TAG / URI (ours)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder, written atomically; an earlier convert output there is replaced")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace --out even if it is not an earlier convert output")
+    uer = parser.add_argument_group("UER-py input (--from uer)")
+    uer.add_argument("--config", type=Path, help="the UER-py model config JSON (models/bert/base_config.json)")
+    uer.add_argument("--vocab", type=Path, help="its vocabulary (models/google_zh_vocab.txt)")
+    uer.add_argument("--spm-model", type=Path, help="or its SentencePiece model")
+    uer.add_argument("--tokenizer", choices=("wordpiece", "char", "space"), default="wordpiece",
+                     help="how --vocab splits text (UER-py's bert tokenizer is wordpiece)")
+    parser.add_argument("--zoo", help="zoo store for a zoo: --input (default $UER_RAY_ZOO)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.source == args.target:
+    if args.source == args.target or "ours" not in (args.source, args.target):
         raise UerRayError(f"--from {args.source} --to {args.target}: nothing to convert "
-                          "(use --from hf --to ours, or --from ours --to hf)")
-    if not args.input.is_dir():
-        raise UerRayError(f"{args.input}: no such folder")
-    if args.out.resolve() == args.input.resolve():
+                          "(convert to or from ours: --from hf|uer --to ours, or --from ours --to hf|uer)")
+    src = _input(args)
+    if args.out.resolve() == src.resolve():
         raise UerRayError(f"{args.out}: --out must differ from --input")
     # Replacing a folder deletes it: only do that silently for our own earlier output.
     if args.out.exists() and not args.overwrite:
@@ -38,9 +47,60 @@ def run(args: argparse.Namespace) -> int:
             raise UerRayError(f"{args.out}: exists and is not an earlier convert output; "
                               "choose another --out or pass --overwrite")
     # Imported here so that `run.py --help` does not pay for torch.
+    if args.source == "uer":
+        from uer_ray.models.uer_format import import_uer
+
+        if args.config is None:
+            raise UerRayError("--from uer needs --config (the UER-py model config JSON)")
+        report = import_uer(src, args.config, args.out, vocab=args.vocab, spm_model=args.spm_model,
+                            tokenizer=args.tokenizer)
+        print(report.summary())
+        return 0
+    if args.target == "uer":
+        return _export_uer(src, args.out)
     from uer_ray.models.hf_interop import export_hf, import_hf
 
     convert = import_hf if args.source == "hf" else export_hf
-    report = convert(args.input, args.out)
+    report = convert(src, args.out)
     print(report.summary())
+    return 0
+
+
+def _input(args: argparse.Namespace) -> Path:
+    text = args.input
+    if args.source == "ours":
+        from uer_ray.zoo import resolve_checkpoint
+
+        text = resolve_checkpoint(text, zoo=args.zoo)
+    path = Path(text)
+    if args.source == "uer":
+        if not path.is_file():
+            raise UerRayError(f"{path}: no such file (--from uer reads UER-py's .bin weights file)")
+    elif not path.is_dir():
+        raise UerRayError(f"{path}: no such folder")
+    return path
+
+
+def _export_uer(src: Path, out: Path) -> int:
+    """``OUT/model.bin`` + ``OUT/config.json`` (+ ``OUT/vocab.txt``), for UER-py's
+    ``--pretrained_model_path`` / ``--config_path`` / ``--vocab_path``."""
+    import json
+    import shutil
+
+    from uer_ray.atomic import atomic_dir, write_json
+    from uer_ray.models.uer_format import export_uer
+
+    with atomic_dir(out) as tmp:
+        cfg = export_uer(src, tmp / "model.bin", tmp / "config.json")
+        tok_cfg = src / "tokenizer" / "tokenizer_config.json"
+        vocab = None
+        if tok_cfg.is_file():
+            vocab = json.loads(tok_cfg.read_text())["file"]
+            shutil.copy2(src / "tokenizer" / vocab, tmp / vocab)
+        write_json(tmp / "convert.json", {"direction": "ours->uer", "source": str(src), "config": cfg,
+                                          "vocabulary": vocab})
+    print(f"Exported the uer_ray checkpoint {src} as a UER-py checkpoint in {out}: model.bin "
+          f"(targets {', '.join(cfg['target'])}), config.json" + (f" and {vocab}" if vocab else "")
+          + "; pass them to UER-py as --pretrained_model_path, --config_path"
+          + (" and --vocab_path." if vocab else "."))
     return 0

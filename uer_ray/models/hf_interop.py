@@ -66,7 +66,7 @@ class ConversionReport:
     """What a conversion did: written to ``convert.json`` and summarised for the CLI."""
 
     direction: str
-    """``hf->ours`` or ``ours->hf``"""
+    """``hf->ours``, ``uer->ours`` or ``ours->hf``"""
     family: str
     architecture: str
     """the Hugging Face class read (import) or written (export)"""
@@ -91,6 +91,10 @@ class ConversionReport:
             text = [f"Imported the Hugging Face {_FAMILY[self.family]} checkpoint {self.source} "
                     f"({self.architecture}) into the uer_ray checkpoint {self.output}: {self.mapped} "
                     f"of the model's {self.total} tensors come from it."]
+        elif self.direction == "uer->ours":
+            text = [f"Imported the UER-py {_FAMILY[self.family]}-shaped checkpoint {self.source} "
+                    f"into the uer_ray checkpoint {self.output}: {self.mapped} of the model's "
+                    f"{self.total} tensors come from it."]
         else:
             text = [f"Exported the uer_ray checkpoint {self.source} as a Hugging Face "
                     f"{self.architecture} in {self.output}: {self.mapped} tensors written."]
@@ -264,28 +268,34 @@ def _choose_targets(ckpt: HFCheckpoint) -> list[str]:
     return ["mlm"] if ckpt.heads == {"mlm"} else ["mlm", "sp"]
 
 
-def _hf_tokenizer(src: Path, family: str, notes: list[str]):
-    """(uer_ray tokenizer or None, tokenizer files of ``src`` to keep). For a BERT ``vocab.txt``
-    the uer_ray ``wordpiece`` tokenizer (same ids) is built so that ``load_model`` attaches it."""
+def _hf_tokenizer(src: Path, vocab_size: int, notes: list[str]):
+    """(uer_ray tokenizer or None, tokenizer files of ``src`` to keep). A ``vocab.txt`` (BERT,
+    and GPT-2 models that use ``BertTokenizer``, such as the Chinese GPT-2 of UER-py) becomes the
+    ``wordpiece`` tokenizer (same ids), a SentencePiece ``.model`` the ``sentencepiece`` one, so
+    that ``load_model`` attaches it and ``finetune --init`` works."""
     files = [f for f in HF_TOKENIZER_FILES if (src / f).is_file()]
     if not files:
         notes.append("The source has no tokenizer files; give the training commands its vocabulary.")
         return None, files
-    if family != "bert" or not (src / "vocab.txt").is_file():
+    spm = [f for f in files if f.endswith(".model")]
+    if "vocab.txt" not in files and not spm:
         notes.append(f"Tokenizer files ({', '.join(files)}) are kept in {HF_TOKENIZER_DIR}/ for export; "
                      "uer_ray has no byte-level BPE tokenizer, so the model has none attached.")
         return None, files
     from uer_ray.tokenizers import build_tokenizer
 
+    kind, name = ("wordpiece", "vocab.txt") if "vocab.txt" in files else ("sentencepiece", spm[0])
     settings = src / "tokenizer_config.json"
     lower = json.loads(settings.read_text()).get("do_lower_case") if settings.is_file() else None
     try:
-        tok = build_tokenizer("wordpiece", vocab=src / "vocab.txt", lowercase=lower)
+        tok = build_tokenizer(kind, vocab=src / name, spm_model=src / name, lowercase=lower)
         tok.special_ids  # noqa: B018  (raises when [PAD] [UNK] [CLS] [SEP] [MASK] are missing)
+        if tok.vocab_size > vocab_size:
+            raise MismatchError(f"{tok.vocab_size} entries for {vocab_size} word embeddings")
     except UerRayError as e:
-        notes.append(f"vocab.txt was kept in {HF_TOKENIZER_DIR}/ but is not a uer_ray tokenizer: {e}")
+        notes.append(f"{name} was kept in {HF_TOKENIZER_DIR}/ but is not a uer_ray tokenizer: {e}")
         return None, files
-    notes.append(f"vocab.txt became the wordpiece tokenizer (lowercase={tok.lowercase}); "
+    notes.append(f"{name} became the {kind} tokenizer (lowercase={tok.lowercase}); "
                  f"the original tokenizer files are kept in {HF_TOKENIZER_DIR}/.")
     return tok, files
 
@@ -328,7 +338,7 @@ def import_hf(src: str | Path, out: str | Path) -> ConversionReport:
         report.notes.append(f"Weights were {'/'.join(dtypes)} and are stored as float32.")
     meta = {"converted_from": {"format": "huggingface", "source": str(src.resolve()),
                                "architecture": ckpt.architecture, "hf_config": ckpt.config}}
-    tok, tok_files = _hf_tokenizer(src, ckpt.family, report.notes)
+    tok, tok_files = _hf_tokenizer(src, spec.vocab_size, report.notes)
     with atomic_dir(out) as tmp:
         save_pretrained(model, tmp, tokenizer=tok, meta=meta)  # replaces the (empty) tmp folder
         _copy_files(src, tok_files, tmp / HF_TOKENIZER_DIR)

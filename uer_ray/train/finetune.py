@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from uer_ray.config import Options
-from uer_ray.errors import InputError, OptionsError
+from uer_ray.errors import InputError, OptionsError, UerRayError
 
 POOLING_CHOICES = ("auto", "first", "mean", "max", "last")
 
@@ -201,9 +201,10 @@ def _preset_name(o: FinetuneOptions, init: str | None) -> str | None:
     if isinstance(o.model, str) and o.model in list_presets():
         return o.model
     if init and o.model is None:
+        found = find_record(init)
         try:
-            return read_record(find_record(init))["model"].get("preset")
-        except InputError:
+            return read_record(found)["model"].get("preset") if found else None
+        except UerRayError:
             return None
     return None
 
