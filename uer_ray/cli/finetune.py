@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "training file's folder name)")
     g.add_argument("--out", required=True, help="output folder: the fine-tuned model and metrics")
     g = p.add_argument_group("model")
-    g.add_argument("--init", help="checkpoint folder to start from (pre-trained model)")
+    g.add_argument("--init", help="checkpoint to start from: a folder, zoo:NAME[@VERSION|@ALIAS] "
+                   "or a URI (s3://...)")
     g.add_argument("--model", help="preset name or JSON config (from scratch, or shaped for --init)")
     g.add_argument("--vocab", help="vocabulary file, when --model starts without a checkpoint")
     g.add_argument("--spm-model", help="SentencePiece model, with --tokenizer sentencepiece")
@@ -54,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cpus-per-worker", type=float, help="CPUs reserved per Ray worker (default: auto)")
     g.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
     g.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
+    g = p.add_argument_group("model zoo")
+    g.add_argument("--publish", nargs="?", const="", metavar="NAME",
+                   help="publish the fine-tuned model when done (NAME, default derived)")
+    g.add_argument("--zoo", help="zoo for zoo: references and --publish (default UER_RAY_ZOO, "
+                   "else ~/.cache/uer_ray/zoo)")
     g = p.add_argument_group("W&B (offline files under OUT/wandb unless configured)")
     g.add_argument("--wandb-project", default="uer_ray")
     g.add_argument("--wandb-group", help="default: finetune-TASK")

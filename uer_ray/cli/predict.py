@@ -7,7 +7,9 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a fine-tuned model folder (finetune --out)")
+    p.add_argument("--model", required=True, help="a fine-tuned model: a finetune --out folder, "
+                   "zoo:NAME[@VERSION|@ALIAS] or a URI")
+    p.add_argument("--zoo", help="zoo for a zoo: --model (default UER_RAY_ZOO)")
     p.add_argument("--input", required=True, help="TSV with a header row naming the columns")
     p.add_argument("--out", required=True, help="where to write the predictions (TSV)")
     p.add_argument("--probs", action="store_true", help="add class probabilities (classify, pair)")

@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "stored run's)")
     g.add_argument("--out", required=True, help="output folder (final/, metrics, checkpoints)")
     g.add_argument("--targets", type=parse_targets, help="override target weights: mlm:1,sp:0.5")
-    g.add_argument("--init", help="start from this checkpoint's weights (stage-2 pre-training)")
+    g.add_argument("--init", help="start from this checkpoint's weights (stage-2 pre-training): "
+                   "a folder, zoo:NAME[@VERSION|@ALIAS] or a URI")
     g.add_argument(
         "--vocab",
         help="vocab.txt / SentencePiece model the shards were made with "
@@ -107,6 +108,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true",
                    help="continue the stopped run in --out (a larger --steps extends a finished one)")
     g.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    g.add_argument("--publish", nargs="?", const="", metavar="NAME",
+                   help="publish final/ to the model zoo when done (NAME, default derived)")
+    g.add_argument("--zoo", help="zoo for zoo: references and --publish (default UER_RAY_ZOO)")
     g.add_argument("--wandb-project", default="uer_ray")
     g.add_argument("--wandb-group", help="default: encoder-targets")
     g.add_argument("--wandb-name", help="default: embedding/encoder/targets")

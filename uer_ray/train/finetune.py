@@ -46,7 +46,8 @@ class FinetuneOptions(Options):
     dataset: str | None = None
     """the dataset's name in records and the zoo (default: the training file's folder name)"""
     init: str | None = None
-    """checkpoint to start from: a folder (a pretrain ``--out`` means its ``final/``)"""
+    """checkpoint to start from: a folder (a pretrain ``--out`` means its ``final/``), a
+    ``zoo:NAME[@VERSION|@ALIAS]`` reference or a remote URI (``s3://…``)"""
     model: str | dict[str, Any] | None = None
     """preset name, JSON path or config dict: from scratch, or shaped for ``init``"""
     vocab: str | None = None
@@ -88,6 +89,10 @@ class FinetuneOptions(Options):
     """the folder whose wandb/ holds the run (default: OUT; a search keeps all its runs in one)"""
     provenance: dict[str, str] = field(default_factory=dict)
     """labels recorded as they are (a search sets ``search`` and ``trial``)"""
+    publish: str | None = None
+    """publish the result to the zoo when done: a name, or "" for the derived name"""
+    zoo: str | None = None
+    """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
     @property
     def dataset_name(self) -> str:
@@ -142,12 +147,14 @@ class Prepared:
     files: dict
 
 
-def _init_folder(init: str | None) -> str | None:
+def _init_folder(init: str | None, zoo: str | None = None) -> str | None:
+    """The local checkpoint folder of ``init`` (a zoo entry or a URI is fetched and verified)."""
     if init is None:
         return None
     from uer_ray.models.checkpoint import checkpoint_folder
+    from uer_ray.zoo import resolve_checkpoint
 
-    return str(checkpoint_folder(init))
+    return str(checkpoint_folder(resolve_checkpoint(init, zoo=zoo)))
 
 
 def load_base(o: FinetuneOptions, init: str | None):
@@ -220,7 +227,7 @@ def prepare(o: FinetuneOptions) -> Prepared:
     labels = task.build_labels(rows["train"], o.train)
     rows["dev"] = task.read(o.dev)
     rows["test"] = task.read(o.test) if o.test else None
-    init = _init_folder(o.init)
+    init = _init_folder(o.init, o.zoo)
     model, tokenizer, source = load_base(o, init)
     if o.seq_length > model.config.max_seq_length:
         raise OptionsError(f"--seq-length {o.seq_length} exceeds the model's max_seq_length "
@@ -285,6 +292,8 @@ def finetune(options: FinetuneOptions, *, on_epoch: Callable[[dict], None] | Non
             _write_outputs(tmp, p, fitted, record, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if o.publish is not None:
+        record = {**record, "published": publish_result(record, o.publish, o.zoo)}
     return record
 
 
@@ -408,10 +417,28 @@ def _record(o: FinetuneOptions, p: Prepared, fitted: dict, test: dict | None, de
         stage="finetune", name=o.wandb_name or _default_name(o, p),
         model=model_section(model.config.to_dict(), n_params, p.preset),
         data={"finetune": {"dataset": dataset, "task": o.task, "files": files}},
-        parent=parent_of(p.init, "fine-tuned from"), options=o.to_dict(), results=results,
+        parent=parent_of(p.init, "fine-tuned from", _zoo_ref(p.init)), options=o.to_dict(),
+        results=results,
         metrics=metric_rows(o.task, dataset, "dev", fitted["best_dev"])
         + metric_rows(o.task, dataset, "test", test),
         checkpoint=o.out, seconds=seconds, device=device, provenance=o.provenance)
+
+
+def _zoo_ref(folder: str | None) -> str | None:
+    """``NAME@VERSION`` when the starting checkpoint is a zoo version."""
+    if folder is None:
+        return None
+    from uer_ray.zoo import entry_of
+
+    return entry_of(folder)
+
+
+def publish_result(record: dict, name: str, zoo: str | None) -> dict:
+    """Publish a stage's checkpoint to the zoo; returns ``{"entry", "uri"}``."""
+    from uer_ray.zoo import publish
+
+    ref = publish(record["checkpoint"], name=name or None, zoo=zoo)
+    return {"entry": f"{ref.name}@{ref.version}", "uri": ref.uri}
 
 
 def _default_name(o: FinetuneOptions, p: Prepared) -> str:
@@ -450,6 +477,8 @@ def summary_paragraph(record: dict) -> str:
     where = f"{r['workers']} Ray workers" if r["workers"] else "in-process"
     early = " (stopped early)" if r["stopped_early"] else ""
     out = record["checkpoint"]
+    published = (f" Published to the zoo as {record['published']['entry']}."
+                 if record.get("published") else "")
     return (
         f"Fine-tuned {r['task']} ({r['source']}"
         f"{', CRF' if r['crf'] else ''}{'' if r['task'] == 'tag' else ', pooling ' + r['pooling']}"
@@ -457,5 +486,5 @@ def summary_paragraph(record: dict) -> str:
         f"for {r['epochs_run']} epoch(s){early}, {r['seconds_per_epoch']:.1f} s/epoch {where} "
         f"on {record['device']}; best dev {metric} {dev:.4f} at epoch {r['best_epoch']}{test}. "
         f"Model and metrics.json in {out}; predict with: python run.py predict --model {out} "
-        "--input FILE --out FILE"
+        "--input FILE --out FILE." + published
     )

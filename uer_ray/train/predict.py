@@ -21,7 +21,7 @@ class PredictOptions(Options):
     """Everything ``python run.py predict`` accepts."""
 
     model: str
-    """a fine-tuned model folder (``finetune --out``)"""
+    """a fine-tuned model folder (``finetune --out``), a ``zoo:`` reference or a remote URI"""
     input: str
     out: str
     probs: bool = False
@@ -29,6 +29,7 @@ class PredictOptions(Options):
     device: str = "auto"
     bf16: bool = True
     progress: bool = True
+    zoo: str | None = None
 
 
 def predict(options: PredictOptions) -> dict:
@@ -45,7 +46,9 @@ def predict(options: PredictOptions) -> dict:
     torch.set_flush_denormal(True)
     device = resolve_device(o.device)
     start = time.perf_counter()
-    ft, task, labels, settings, tokenizer = load_finetuned(o.model)
+    from uer_ray.zoo import resolve_checkpoint
+
+    ft, task, labels, settings, tokenizer = load_finetuned(resolve_checkpoint(o.model, zoo=o.zoo))
     rows = task.read(o.input, labelled=False)
     # A label column in the input is not needed (and may hold labels unseen in training).
     rows = [type(r)(r.line, {k: v for k, v in r.cells.items() if k != "label"}) for r in rows]

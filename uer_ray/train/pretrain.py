@@ -95,6 +95,10 @@ class PretrainOptions(Options):
     """the folder whose wandb/ holds the run (default: OUT)"""
     provenance: dict[str, str] = field(default_factory=dict)
     """labels recorded as they are (a search sets ``search`` and ``trial``)"""
+    publish: str | None = None
+    """publish ``final/`` to the zoo when done: a name, or "" for the derived name"""
+    zoo: str | None = None
+    """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
     @property
     def warmup_steps(self) -> int:
@@ -103,7 +107,7 @@ class PretrainOptions(Options):
 
 # Options that say how to run, not what to train: --resume may change them freely.
 OPERATIONAL = frozenset({"resume", "overwrite", "address", "max_failures", "cpus_per_worker",
-                         "cpus_budget", "wandb_mode"})
+                         "cpus_budget", "wandb_mode", "publish", "zoo"})
 CHOICES = {"schedule": ("linear", "cosine", "constant"), "masking": ("token", "whole_word", "span"),
            "cache_data": ("auto", "on", "off")}
 
@@ -328,6 +332,7 @@ def pretrain(
     """
     from uer_ray.cluster import ensure_ray
     from uer_ray.models.checkpoint import checkpoint_folder
+    from uer_ray.zoo import entry_of, resolve_checkpoint
 
     resumed = None
     if options.resume:
@@ -341,7 +346,7 @@ def pretrain(
     else:
         _check_options(options)
         o, run = options, None
-    init = str(checkpoint_folder(o.init).absolute()) if o.init else None
+    init = str(checkpoint_folder(resolve_checkpoint(o.init, zoo=o.zoo)).absolute()) if o.init else None
     check_model_names(o, init)
     info = load_shard_info(o.data, init=init, vocab=o.vocab)
     model_config = model_config_for(o.model, info, targets=o.targets, init=init)
@@ -373,7 +378,13 @@ def pretrain(
     if result.checkpoint is None:
         raise UerRayError("training ended without a checkpoint")
     extended = resumed.extended if resumed is not None else None
-    return _finish(o, info, result, started, model_config, parameters, extended, init)
+    record = _finish(o, info, result, started, model_config, parameters, extended, init,
+                     entry_of(init) if init else None)
+    if o.publish is not None:
+        from uer_ray.train.finetune import publish_result
+
+        record = {**record, "published": publish_result(record, o.publish, o.zoo)}
+    return record
 
 
 def check_model_names(o: PretrainOptions, init: str | None) -> None:
@@ -402,7 +413,8 @@ def check_buildable(model_config: dict) -> int:
 
 
 def _finish(o: PretrainOptions, info: ShardInfo, result, started: float, model_config: dict,
-            parameters: int, extended: dict | None, init: str | None) -> dict:
+            parameters: int, extended: dict | None, init: str | None,
+            init_entry: str | None = None) -> dict:
     from uer_ray.records import build_record, model_section, parent_of
     from uer_ray.tracking import describe_model as names_of
     from uer_ray.tracking import read_metrics
@@ -440,7 +452,7 @@ def _finish(o: PretrainOptions, info: ShardInfo, result, started: float, model_c
     record = build_record(
         stage="pretrain", name=o.wandb_name or names_of(model_config)["name"],
         model=model_section(model_config, parameters, preset),
-        data=data, parent=parent_of(init, "stage 2 of"), options=o.to_dict(),
+        data=data, parent=parent_of(init, "stage 2 of", init_entry), options=o.to_dict(),
         results=results,
         metrics=[{"task": "pretrain", "dataset": dataset, "split": "train", "metric": k,
                   "value": float(v)} for k, v in losses.items()],
@@ -466,4 +478,5 @@ def summary_paragraph(record: dict) -> str:
         + (f"; accuracy {targets}" if targets else "")
         + f"; {s['tokens_per_s']:.0f} tokens/s. Model: {record['checkpoint']} "
         "(load with uer_ray.load_model or finetune --init); metrics in metrics.jsonl/metrics.json."
+        + (f" Published to the zoo as {record['published']['entry']}." if record.get("published") else "")
     )

@@ -1,0 +1,117 @@
+"""Search-space files are checked whole before any trial: every bad case is one error naming the
+file and the YAML key path; proposals respect the conditions and repeat with the same seed."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+from space_helpers import base_space, write_space
+
+from uer_ray.tune.domains import SpaceError
+from uer_ray.tune.space import load_space
+
+
+@pytest.fixture
+def space_dict(tmp_path):
+    return base_space(tmp_path)
+
+
+def fails(tmp_path, space: dict, *needles: str) -> str:
+    path = write_space(tmp_path, space, "bad.yaml")
+    with pytest.raises(SpaceError) as e:
+        load_space(path)
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(str(path)), text
+    for n in needles:
+        assert n in text, (n, text)
+    return text
+
+
+def edit(space: dict, keys: str, value) -> dict:
+    out = copy.deepcopy(space)
+    *path, last = keys.split(".")
+    node = out
+    for k in path:
+        node = node[k]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+def test_bad_spaces_fail_naming_the_yaml_path(tmp_path, space_dict):
+    s = space_dict
+    fails(tmp_path, edit(s, "task", "clasify"), "task:", "did you mean 'classify'")
+    fails(tmp_path, edit(s, "encoders.lstm.model", "lstmm"), "encoders.lstm.model",
+          "unknown preset 'lstmm'")
+    enc = edit(s, "encoders.lstm.model.encoder", "lstn")
+    fails(tmp_path, enc, "encoders.lstm", "unknown encoder 'lstn'", "did you mean 'lstm'")
+    fails(tmp_path, edit(s, "encoders.lstm.targets", ["lmm"]), "encoders.lstm.targets[0]",
+          "did you mean 'lm'")
+    fails(tmp_path, edit(s, "targets.lm", {"lmm": 1.0}), "unknown target 'lmm'")
+    fails(tmp_path, edit(s, "finetune.batchsize", 8), "finetune.batchsize: unknown key",
+          "did you mean 'batch_size'")
+    fails(tmp_path, edit(s, "encoders.lstm.lr", {"loguniform": [1e-2, 1e-3]}),
+          "encoders.lstm.lr.loguniform", "must be below")
+    fails(tmp_path, edit(s, "encoders.lstm.lr", {"loguniform": [0, 1e-3]}), "must be > 0")
+    fails(tmp_path, edit(s, "encoders.lstm.lr", {"logunifrom": [1e-4, 1e-3]}),
+          "unknown domain 'logunifrom'", "did you mean 'loguniform'")
+    fails(tmp_path, edit(s, "targets.lm.lm", -1), "targets.lm.lm", "must be >= 0")
+    fails(tmp_path, edit(s, "data.dev", str(tmp_path / "nope.tsv")), "data.dev", "no such file")
+    fails(tmp_path, edit(s, "stagee2", {}), "stagee2: unknown key", "did you mean 'stage2'")
+    fails(tmp_path, edit(s, "stage2", KeyError), "no stage2 section")
+    # dimensions that do not chain, and a target that does not suit the encoder
+    wide = edit(s, "encoders.lstm.model.hidden_size", 48)
+    fails(tmp_path, wide, "encoders.lstm with target set 'lm'", "tie_weights")
+    leaky = edit(s, "encoders.transformer.targets", ["lm"])
+    fails(tmp_path, leaky, "encoders.transformer with target set 'lm'", "sees it")
+    fails(tmp_path, edit(s, "data.train", "${UER_RAY_NO_SUCH_VAR}/train.tsv"),
+          "UER_RAY_NO_SUCH_VAR is not set")
+
+
+def test_paths_resolve_through_variables_and_the_file(tmp_path, space_dict, monkeypatch):
+    s = edit(space_dict, "data.dev", "${UER_RAY_TEST_DATA}/dev.tsv")
+    s = edit(s, "data.test", "data/test.tsv")  # relative to the space file
+    monkeypatch.setenv("UER_RAY_TEST_DATA", str(tmp_path / "data"))
+    space = load_space(write_space(tmp_path, s))
+    assert space.data["dev"] == str(tmp_path / "data" / "dev.tsv")
+    assert space.data["test"] == str(tmp_path / "data" / "test.tsv")
+
+
+def test_proposals_respect_conditions_and_seeds(tmp_path, space_dict):
+    s = edit(space_dict, "encoders.transformer.targets", ["none", "mlm+cls"])
+    s = edit(s, "encoders.lstm.lr", {"loguniform": [1e-3, 1e-2]})
+    s = edit(s, "encoders.transformer.lr", {"loguniform": [1e-5, 1e-4]})
+    space = load_space(write_space(tmp_path, s))
+    a = [space.sample(random.Random(3), 0) for _ in range(1)] + [space.sample(random.Random(3), 0)]
+    assert a[0] == a[1]
+    rng = random.Random(0)
+    for config in (space.sample(rng, 7) for _ in range(60)):
+        low, high = (1e-3, 1e-2) if config["encoder"] == "lstm" else (1e-5, 1e-4)
+        assert low <= config["lr"] <= high  # the learning-rate range of its own encoder
+        if config["stage2"] == "none":
+            assert "stage2_steps" not in config and not any(k.startswith("targets.") for k in config)
+        else:
+            assert config["stage2_steps"] == 12
+        if config["encoder"] == "lstm":
+            assert config["stage2"] == "lm" and config["targets.lm"] == 1.0
+        if config["stage2"] == "mlm+cls":
+            assert 0.1 <= config["targets.cls"] <= 1.0 and config["targets.mlm"] == 1.0
+    with pytest.raises(SpaceError, match="grid search needs"):
+        space.require_grid()
+
+
+def test_shipped_spaces_load(monkeypatch):
+    from uer_testing import REPO, SHARED_DATA
+
+    if not SHARED_DATA.exists():
+        pytest.skip("the shipped spaces read ../shared/data")
+    sizes = {}
+    for path in sorted((REPO / "search_spaces").glob("*.yaml")):
+        space = load_space(path)
+        sizes[space.name] = space.size()
+    assert sizes["uer-grid"] == 18 and sizes["msra_ner"] == 8
+    assert set(sizes) == {"book_review", "msra_ner", "sst2", "uer-grid"}

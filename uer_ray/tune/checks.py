@@ -1,0 +1,135 @@
+"""Everything a search space must pass before its first trial starts: the task and every model
+name resolve, every file exists, and every reachable encoder × stage-2 target set builds — on
+PyTorch's meta device, at full size but without memory — with targets that suit the encoder
+(``lm`` reads the next token, so its encoder must not see it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uer_ray.errors import UerRayError
+from uer_ray.tune.domains import SpaceError
+from uer_ray.tune.space import NO_STAGE2, SearchSpace
+
+# placeholder vocabulary size for the build check when the vocabulary is built at search start
+CHECK_VOCAB = 1000
+
+
+def check_space(space: SearchSpace) -> None:
+    f = space.path
+    _check_task(space)
+    _check_files(space)
+    for key in ("searcher", "scheduler"):
+        allowed = {"searcher": ("random", "grid", "optuna"), "scheduler": ("asha", "fifo")}[key]
+        if getattr(space.budget, key) not in allowed:
+            raise SpaceError(f"{f}: budget.{key}: {getattr(space.budget, key)!r} is not one of "
+                             f"{', '.join(allowed)}")
+    if space.stage1 != "scratch" and space.vocabulary:
+        raise SpaceError(f"{f}: vocabulary: a space whose stage 1 is a checkpoint uses its "
+                         "tokenizer; drop the vocabulary section")
+    if space.stage1 == "scratch" and not space.vocabulary:
+        raise SpaceError(f"{f}: vocabulary: models trained from scratch need one (tokenizer "
+                         "and file, or tokenizer and size to build it from the data)")
+    vocab = _vocab_size(space)
+    for enc_name, set_name in space.combinations():
+        _check_build(space, enc_name, set_name, vocab)
+
+
+def _check_task(space: SearchSpace) -> None:
+    from uer_ray.tasks import get_task
+
+    try:
+        get_task(space.task)
+    except UerRayError as e:
+        raise SpaceError(f"{space.path}: task: {e}") from None
+
+
+def _check_files(space: SearchSpace) -> None:
+    f = space.path
+    paths = {f"data.{k}": v for k, v in space.data.items()}
+    if space.stage2 is not None:
+        paths["stage2.corpus"] = space.stage2.corpus
+    if "file" in space.vocabulary and "size" not in space.vocabulary:
+        paths["vocabulary.file"] = space.vocabulary["file"]
+    if space.stage1 not in ("scratch",) and not space.stage1.startswith(("zoo:", "s3://", "gs://")):
+        paths["stage1"] = space.stage1
+    for key, path in paths.items():
+        if not Path(path).exists():
+            raise SpaceError(f"{f}: {key}: no such file: {path}")
+    if space.stage1.startswith("zoo:"):
+        from uer_ray.zoo import resolve_checkpoint
+
+        try:
+            resolve_checkpoint(space.stage1)
+        except UerRayError as e:
+            raise SpaceError(f"{f}: stage1: {e}") from None
+
+
+def _vocab_size(space: SearchSpace) -> int:
+    v = space.vocabulary
+    if "file" in v and Path(v["file"]).is_file() and "size" not in v:
+        from uer_ray.tokenizers import build_tokenizer
+
+        try:
+            return build_tokenizer(v.get("tokenizer", "wordpiece"), vocab=v["file"]).vocab_size
+        except UerRayError as e:
+            raise SpaceError(f"{space.path}: vocabulary: {e}") from None
+    return int(v.get("size", CHECK_VOCAB))
+
+
+def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> dict:
+    """The stage-2 (or, for ``none``, the stage-1) model config of one combination."""
+    from uer_ray.models import load_preset
+
+    enc = space.encoders[enc_name]
+    where = f"{space.path}: encoders.{enc_name}.model"
+    try:
+        config = load_preset(enc.model)
+    except UerRayError as e:
+        raise SpaceError(f"{where}: {e}") from None
+    if set_name != NO_STAGE2:
+        config["targets"] = {t: 1.0 for t in space.target_sets[set_name]}
+        if "cls" in config["targets"]:
+            options = dict(config.get("target_options") or {})
+            options["cls"] = {**options.get("cls", {}), "labels_num": 2}
+            config["target_options"] = options
+    config["vocab_size"] = vocab_size
+    return config
+
+
+def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> None:
+    import torch
+
+    from uer_ray.models import build_model
+
+    where = (f"{space.path}: encoders.{enc_name} with target set {set_name!r}"
+             if set_name != NO_STAGE2 else f"{space.path}: encoders.{enc_name}")
+    config = model_config(space, enc_name, set_name, vocab_size)
+    if space.stage2 is None and set_name != NO_STAGE2:
+        raise SpaceError(f"{where}: stage-2 targets without a stage2 section")
+    if "cls" in space.target_sets.get(set_name, {}) and space.stage2.format != "cls":
+        raise SpaceError(f"{where}: target 'cls' needs labelled stage-2 text (stage2.format: cls)")
+    try:
+        with torch.device("meta"):
+            model = build_model(config)
+    except UerRayError as e:
+        raise SpaceError(f"{where}: {e}") from None
+    if "lm" in config["targets"] and set_name != NO_STAGE2 and sees_future(model.encoder):
+        raise SpaceError(f"{where}: target 'lm' predicts the next token, but encoder "
+                         f"{config['encoder']!r} sees it (use mlm, or a left-to-right encoder: "
+                         "lstm, gru, gatedcnn, gpt, transformer with mask: causal)")
+
+
+def sees_future(encoder) -> bool:
+    """Whether any position of ``encoder``'s output depends on later tokens."""
+    members = getattr(encoder, "stack", None) or [encoder]
+    for m in members:
+        name = type(m).__name__.lower()
+        if getattr(m, "bidirectional", False):
+            return True
+        if hasattr(m, "causal"):
+            if not m.causal:
+                return True
+        elif name.startswith("cnn") or "attention" in name:
+            return True
+    return False

@@ -1,0 +1,241 @@
+"""``search(SearchOptions)``: a search space -> Ray Tune trials -> leaderboard, test score of the
+winner, the top configurations in the zoo, and the search's result record (DESIGN §9).
+
+Output folder::
+
+    search.json        the options, the space's sha256 and the search id (--resume checks them)
+    data/ vocab.txt    the data files after the space's row limits; the vocabulary
+    shards/            the stage-2 corpus as shards, made once for every trial
+    stage2/<key>/      shared stage-2 pre-training runs (pretrain output folders)
+    trials/<id>/finetune/   each finished trial's fine-tuned model (a finetune output folder)
+    tune/              the Ray Tune experiment (Tuner.restore reads it; searcher and scheduler state)
+    leaderboard.csv/.md, metrics.json (the search's result record), wandb/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from uer_ray.config import Options
+from uer_ray.errors import OptionsError
+from uer_ray.tune.space import NO_STAGE2, SearchSpace, load_space
+from uer_ray.tune.trial import SearchContext, run_trial
+
+EXPERIMENT = "tune"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions(Options):
+    """Everything ``python run.py search`` accepts; unset values come from the space's budget."""
+
+    space: str
+    out: str | None = None
+    """default: runs/search/<space name>"""
+    samples: int | None = None
+    searcher: str | None = None
+    """random | grid | optuna"""
+    scheduler: str | None = None
+    """asha | fifo"""
+    max_concurrent: int | None = None
+    repeat: int | None = None
+    """re-run the top configurations with this many more seeds (mean ± std)"""
+    publish_top: int | None = None
+    """configurations that go into the zoo (0: none)"""
+    zoo: str | None = None
+    seed: int | None = None
+    resume: bool = False
+    address: str | None = None
+    device: str = "cpu"
+    wandb_mode: str | None = None
+    wandb_project: str = "uer_ray"
+    progress: bool = True
+
+
+def search(options: SearchOptions) -> dict:
+    """Run (or resume) a search; returns its result record (also in ``OUT/metrics.json``)."""
+    from uer_ray.cluster import ensure_ray
+    from uer_ray.tune import prepare, results
+
+    space = load_space(options.space)
+    o = _with_budget(options, space)
+    out = Path(o.out).absolute()
+    state = _open(out, o, space)
+    started = time.time()
+    inputs = prepare.inputs(space, out, progress=o.progress)
+    ensure_ray(o.address)
+    ctx = _context(space, o, out, state["search_id"], inputs)
+    grid = _run(ctx, o, out, space)
+    board = results.leaderboard(grid, space)
+    winner = results.evaluate_winner(board, ctx)
+    repeats = _repeat(ctx, o, out, space, board) if o.repeat else None
+    published = results.publish(board, ctx, o) if o.publish_top else []
+    record = results.search_record(space, o, ctx, board, winner, repeats, published,
+                                   seconds=time.time() - started, out=out)
+    results.write(out, board, repeats, record)
+    if o.progress:
+        print(results.summary_text(record, board, repeats, published, out), flush=True)
+    return record
+
+
+def _with_budget(o: SearchOptions, space: SearchSpace) -> SearchOptions:
+    b = space.budget
+    return replace(
+        o, out=o.out or str(Path("runs") / "search" / space.name),
+        samples=o.samples if o.samples is not None else b.samples,
+        searcher=o.searcher or b.searcher, scheduler=o.scheduler or b.scheduler,
+        max_concurrent=o.max_concurrent or b.max_concurrent,
+        repeat=o.repeat if o.repeat is not None else b.repeat,
+        publish_top=o.publish_top if o.publish_top is not None else b.publish_top,
+        seed=o.seed if o.seed is not None else b.seed)
+
+
+def _open(out: Path, o: SearchOptions, space: SearchSpace) -> dict:
+    """Create the output folder, or reopen it for --resume (the space must be unchanged)."""
+    from uer_ray.atomic import write_json
+
+    state_file = out / "search.json"
+    space_sha = hashlib.sha256(Path(space.path).read_bytes()).hexdigest()
+    if o.resume:
+        if not state_file.exists():
+            raise OptionsError(f"{out}: no search to resume (search.json missing); drop --resume")
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if state["space_sha256"] != space_sha:
+            raise OptionsError(f"{space.path} changed since the search in {out} started: a "
+                               "resumed search keeps its space; start a new one with another --out")
+        return state
+    if state_file.exists():
+        raise OptionsError(f"{out} already holds a search: pass --resume to continue it, or "
+                           "choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    state = {"search_id": uuid.uuid4().hex[:8], "space": space.path, "space_sha256": space_sha,
+             "options": o.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    write_json(state_file, state)
+    return state
+
+
+def _context(space: SearchSpace, o: SearchOptions, out: Path, search_id: str, inputs) -> SearchContext:
+    """Trial resources: each of K concurrent trials gets an equal share of the cluster's CPUs
+    with one CPU kept free for Ray Data reads (RAY_NOTES: two workers that take every CPU hang
+    a 2-CPU machine), and an equal share of the cores for its torch threads."""
+    import ray
+
+    from uer_ray.tasks import get_task
+
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    k = concurrency(o, cpus)
+    share = max(0.01, (cpus - 1) / k)
+    cores = os.cpu_count() or 1
+    return SearchContext(space=space, out=str(out), search_id=search_id, files=inputs.files,
+                         vocab=inputs.vocab, tokenizer=inputs.tokenizer, shards=inputs.shards,
+                         shards_sha256=inputs.shards_sha256, threads=max(1, cores // k),
+                         stage2_cpus=share, metric=get_task(space.task).select_metric,
+                         wandb_mode=o.wandb_mode, wandb_project=o.wandb_project,
+                         extra={"concurrency": k, "cluster_cpus": cpus, "device": o.device})
+
+
+def concurrency(o: SearchOptions, cpus: float) -> int:
+    """Trials at once: as asked, else one per two logical CPUs (the embedded cluster declares
+    two per core), never more than leaves each a share of the CPUs beside the reserved one."""
+    room = max(1, int(cpus - 1))
+    k = o.max_concurrent or max(1, int(cpus // 2))
+    return max(1, min(k, room))
+
+
+def proposals(space: SearchSpace, o: SearchOptions) -> list[dict]:
+    """The configurations of a random or grid search, seeded: the same seed proposes the same."""
+    import random
+
+    if o.searcher == "grid":
+        space.require_grid()
+        return space.grid(o.seed)
+    rng = random.Random(o.seed)
+    return [space.sample(rng, o.seed) for _ in range(o.samples)]
+
+
+def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
+         name: str = EXPERIMENT, configs: list[dict] | None = None, scheduler: str | None = None):
+    """Fit (or restore and finish) one Tune experiment; returns its ResultGrid."""
+    from ray import tune
+
+    from uer_ray.tune.progress import TrialLines
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": 0.01})
+    folder = out / name
+    if o.resume and tune.Tuner.can_restore(str(folder)):
+        tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)
+        return tuner.fit()
+    searcher, param_space, samples = None, {}, 1
+    if configs is None and o.searcher == "optuna":
+        searcher = _optuna(space, o, out)
+        samples = o.samples
+    else:
+        configs = configs if configs is not None else proposals(space, o)
+        param_space = {"trial": tune.grid_search(configs)}
+    epochs = max_epochs(space)
+    sched = scheduler or o.scheduler
+    tuner = tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric="dev", mode="max", search_alg=searcher, num_samples=samples,
+            scheduler=_scheduler(sched, epochs, space.budget.grace_period),
+            max_concurrent_trials=ctx.extra["concurrency"],
+            trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
+            trial_name_creator=lambda t: t.trial_id),
+        run_config=tune.RunConfig(
+            name=name, storage_path=str(out), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=[TrialLines(space, enabled=o.progress)]),
+    )
+    return tuner.fit()
+
+
+def max_epochs(space: SearchSpace) -> int:
+    d = space.finetune.get("epochs")
+    if d is None:
+        return 3  # FinetuneOptions' default
+    return int(max(d.grid()) if d.finite else d.high)
+
+
+def _scheduler(kind: str, epochs: int, grace: int):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if kind == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=min(grace, epochs),
+                         reduction_factor=2)
+
+
+def _optuna(space: SearchSpace, o: SearchOptions, out: Path):
+    """Optuna's TPE over the define-by-run space; the study is kept in OUT/optuna.db, so
+    ``optuna-dashboard sqlite:///OUT/optuna.db`` shows it."""
+    try:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError as e:
+        raise OptionsError(f"--searcher optuna needs the optuna package ({e})") from None
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}")
+    return OptunaSearch(space=lambda trial: {"trial": space.suggest(trial, o.seed)}, metric="dev",
+                        mode="max", sampler=optuna.samplers.TPESampler(seed=o.seed),
+                        storage=storage, study_name=f"uer_ray-{space.name}")
+
+
+def _repeat(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, board) -> dict:
+    """Re-run the top configurations with ``o.repeat`` more seeds (FIFO: every run to the end)."""
+    from uer_ray.tune import results
+
+    top = results.top_configs(board, min(3, len(board)))
+    configs = [{**c, "seed": o.seed + k + 1} for c in top for k in range(o.repeat)]
+    if not configs:
+        return {}
+    grid = _run(ctx, o, out, space, name="repeat", configs=configs, scheduler="fifo")
+    return results.repeats(top, results.leaderboard(grid, space), board)
+
+
+__all__ = ["NO_STAGE2", "SearchOptions", "concurrency", "proposals", "search"]

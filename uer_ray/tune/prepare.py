@@ -1,0 +1,93 @@
+"""What a search makes once, before its first trial: the data files after the space's row limits,
+the vocabulary (built from the training text and the stage-2 corpus, or the space's file, or the
+stage-1 checkpoint's tokenizer) and the stage-2 corpus as shards. Each step is skipped when its
+output is already there, so ``--resume`` finds them as they were."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from uer_ray.tune.space import NO_STAGE2, SearchSpace
+
+
+@dataclass(frozen=True)
+class Inputs:
+    files: dict[str, str]
+    vocab: str | None
+    tokenizer: str
+    shards: str | None
+    shards_sha256: str | None
+
+
+def inputs(space: SearchSpace, out: Path, *, progress: bool = True) -> Inputs:
+    files = {split: _limited(Path(path), space.rows.get(split), out / "data", header=True)
+             for split, path in space.data.items()}
+    vocab, tokenizer = _vocabulary(space, out, files)
+    shards = sha = None
+    if any(t != NO_STAGE2 for _, t in space.combinations()):
+        shards, sha = _shards(space, out, vocab, tokenizer, progress)
+    return Inputs(files, vocab, tokenizer, shards, sha)
+
+
+def _limited(src: Path, rows: int | None, folder: Path, header: bool) -> str:
+    """``src`` itself, or a copy with its first ``rows`` data lines."""
+    if rows is None:
+        return str(src)
+    from uer_ray.atomic import atomic_file
+
+    dst = folder / f"{src.stem}.first{rows}{src.suffix}"
+    if not dst.exists():
+        with open(src, encoding="utf-8") as f, atomic_file(dst) as w:
+            for i, line in enumerate(f):
+                if i >= rows + (1 if header else 0):
+                    break
+                w.write(line)
+    return str(dst)
+
+
+def _vocabulary(space: SearchSpace, out: Path, files: dict) -> tuple[str | None, str]:
+    """(vocabulary file, tokenizer kind). A stage-1 checkpoint brings its own tokenizer."""
+    if space.stage1 != "scratch":
+        return None, "wordpiece"
+    v = space.vocabulary
+    kind = v.get("tokenizer", "char")
+    if "size" not in v:
+        return v["file"], kind
+    target = out / "vocab.txt"
+    if not target.exists():
+        from uer_ray.tokenizers import build_vocab
+
+        sources = [files["train"]] + ([space.stage2.corpus] if space.stage2 else [])
+        build_vocab(sources, kind, int(v["size"]), target)
+    return str(target), kind
+
+
+def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progress: bool):
+    """The stage-2 corpus as shards (``cls`` processor for labelled text, so that every target
+    set — lm, mlm, cls and their mixes — trains on the same instances; ``mlm`` for plain text).
+    Returns (folder, manifest sha256)."""
+    from uer_ray.data import ProcessorConfig, preprocess
+
+    s2 = space.stage2
+    folder = out / "shards"
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        tokenizer = _tokenizer(space, vocab, kind)
+        corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
+        processor = "cls" if s2.format == "cls" else "mlm"
+        preprocess([corpus], folder, processor=processor, tokenizer=tokenizer,
+                   config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
+    return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
+def _tokenizer(space: SearchSpace, vocab: str | None, kind: str):
+    if vocab is not None:
+        from uer_ray.tokenizers import build_tokenizer
+
+        return build_tokenizer(kind, vocab=vocab)
+    from uer_ray.tokenizers import load_tokenizer
+    from uer_ray.zoo import resolve_checkpoint
+
+    return load_tokenizer(Path(resolve_checkpoint(space.stage1)) / "tokenizer")

@@ -1,0 +1,319 @@
+"""Search spaces: one YAML file per downstream dataset or study (``search_spaces/*.yaml``).
+
+A space names the task and its files, where stage 1 comes from, the stage-2 pre-training on the
+downstream text, and the searched axes with the conditions between them: each encoder has its
+own learning-rate range and its own list of stage-2 target sets (``none``: no stage 2), a target
+set gives each target a weight (fixed, a choice or a range), and stage-2 steps are sampled only
+when stage 2 is on. ``docs/search.md`` documents every key. ``load_space`` checks the whole file
+before any trial starts — every key and name (with "did you mean" and the YAML key path),
+every range, every file, and every reachable encoder × target-set combination, built on
+PyTorch's meta device so that widths that do not chain fail here.
+
+A trial's configuration is flat (W&B and Tune compare flat keys): ``encoder``, ``stage2`` (the
+target set), ``targets.<name>`` (its weights), ``stage2_steps``, ``lr``, the fine-tuning fields
+(``batch_size``, ``epochs``, ...) and ``seed``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from uer_ray.tune.domains import Domain, SpaceError, parse_domain
+
+TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "stage1", "stage2",
+            "encoders", "targets", "finetune", "budget")
+DATA_KEYS = ("train", "dev", "test", "rows")
+VOCAB_KEYS = ("tokenizer", "file", "size")
+STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows")
+ENCODER_KEYS = ("model", "lr", "targets")
+BUDGET_KEYS = ("samples", "searcher", "scheduler", "max_concurrent", "seed", "minutes",
+               "grace_period", "repeat", "publish_top")
+# Fine-tuning options a space may fix or search (FinetuneOptions fields).
+FINETUNE_KEYS = ("epochs", "batch_size", "grad_accum", "warmup", "weight_decay", "seq_length",
+                 "patience", "pooling", "freeze", "crf")
+NUMERIC = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "seq_length": 1, "patience": 0,
+           "warmup": 0, "weight_decay": 0}
+NO_STAGE2 = "none"
+_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    name: str
+    model: str | dict
+    lr: Domain
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage2:
+    corpus: str
+    format: str  # "cls" (label<TAB>text) or "text" (one document per line)
+    seq_length: int
+    steps: Domain
+    batch_size: int = 32
+    lr: float = 1e-3
+    workers: int = 1
+    rows: int | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    samples: int = 8
+    searcher: str = "random"
+    scheduler: str = "asha"
+    max_concurrent: int | None = None
+    seed: int = 0
+    minutes: float | None = None
+    grace_period: int = 1
+    repeat: int = 0
+    publish_top: int = 1
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A checked search space; ``sample``/``grid``/``suggest`` propose trial configurations."""
+
+    path: str
+    name: str
+    task: str
+    dataset: str
+    data: dict[str, str]
+    rows: dict[str, int]
+    vocabulary: dict
+    stage1: str
+    stage2: Stage2 | None
+    encoders: dict[str, EncoderChoice]
+    target_sets: dict[str, dict[str, Domain]]
+    finetune: dict[str, Domain]
+    budget: Budget
+    description: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+    # -- proposals --------------------------------------------------------------------------
+    def sample(self, rng: random.Random, seed: int) -> dict:
+        """One random configuration (conditions respected)."""
+        enc = self.encoders[rng.choice(list(self.encoders))]
+        chosen = rng.choice(list(enc.targets))
+        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.sample(rng)}
+        for target, weight in self.target_sets[chosen].items():
+            config[f"targets.{target}"] = float(weight.sample(rng))
+        if chosen != NO_STAGE2:
+            config["stage2_steps"] = int(self.stage2.steps.sample(rng))
+        for key, domain in self.finetune.items():
+            config[key] = domain.sample(rng)
+        config["seed"] = seed
+        return config
+
+    def grid(self, seed: int) -> list[dict]:
+        """Every configuration of an all-choice space, in a fixed order."""
+        out = []
+        for enc in self.encoders.values():
+            for chosen in enc.targets:
+                axes: dict[str, list] = {"lr": enc.lr.grid()}
+                for target, weight in self.target_sets[chosen].items():
+                    axes[f"targets.{target}"] = weight.grid()
+                if chosen != NO_STAGE2:
+                    axes["stage2_steps"] = self.stage2.steps.grid()
+                axes.update({k: d.grid() for k, d in self.finetune.items()})
+                for values in product(*axes.values()):
+                    out.append({"encoder": enc.name, "stage2": chosen,
+                                **dict(zip(axes, values, strict=True)), "seed": seed})
+        return out
+
+    def suggest(self, trial: Any, seed: int) -> dict:
+        """Optuna define-by-run: conditional parameters get per-branch names so that each name
+        keeps one distribution (``lr|lstm``, ``stage2|lstm``, ``targets.cls|mlm+cls``)."""
+        enc = self.encoders[trial.suggest_categorical("encoder", list(self.encoders))]
+        chosen = trial.suggest_categorical(f"stage2|{enc.name}", list(enc.targets))
+        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.suggest(trial, f"lr|{enc.name}")}
+        for target, weight in self.target_sets[chosen].items():
+            config[f"targets.{target}"] = float(weight.suggest(trial, f"targets.{target}|{chosen}"))
+        if chosen != NO_STAGE2:
+            config["stage2_steps"] = int(self.stage2.steps.suggest(trial, "stage2_steps"))
+        for key, domain in self.finetune.items():
+            config[key] = domain.suggest(trial, key)
+        config["seed"] = seed
+        return config
+
+    def combinations(self) -> list[tuple[str, str]]:
+        """Every reachable (encoder, target set) pair."""
+        return [(e.name, t) for e in self.encoders.values() for t in e.targets]
+
+    def size(self) -> int | None:
+        """How many configurations a grid search runs (None when an axis is continuous)."""
+        try:
+            self._require_finite()
+        except SpaceError:
+            return None
+        return len(self.grid(0))
+
+    def _require_finite(self) -> None:
+        for enc in self.encoders.values():
+            if not enc.lr.finite:
+                raise SpaceError(f"{self.path}: encoders.{enc.name}.lr is {enc.lr.describe()}: "
+                                 "grid search needs fixed values or choices")
+        used = {t for e in self.encoders.values() for t in e.targets}
+        for name, weights in self.target_sets.items():
+            for target, w in weights.items() if name in used else ():
+                if not w.finite:
+                    raise SpaceError(f"{self.path}: targets.{name}.{target} is {w.describe()}: "
+                                     "grid search needs fixed values or choices")
+        if self.stage2 is not None and not self.stage2.steps.finite:
+            raise SpaceError(f"{self.path}: stage2.steps is continuous: grid search needs choices")
+        for key, d in self.finetune.items():
+            if not d.finite:
+                raise SpaceError(f"{self.path}: finetune.{key} is {d.describe()}: grid search "
+                                 "needs fixed values or choices")
+
+    def require_grid(self) -> None:
+        self._require_finite()
+
+
+# -- loading ---------------------------------------------------------------------------------
+def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
+    """Read and check a search-space file (see the module docstring)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"{path}: no such search-space file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise SpaceError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{path}: a search space is a mapping of keys ({', '.join(TOP_KEYS)})")
+    space = _build(path, raw)
+    if check_builds:
+        from uer_ray.tune.checks import check_space
+
+        check_space(space)
+    return space
+
+
+def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> dict:
+    if not isinstance(section, dict):
+        raise SpaceError(f"{where}: expected a mapping, got {section!r}")
+    for key in section:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpaceError(f"{where}.{key}: unknown key{hint} (known: {', '.join(allowed)})")
+    for key in required:
+        if key not in section:
+            raise SpaceError(f"{where}.{key}: required key is missing")
+    return section
+
+
+def resolve_path(text: str, base: Path, where: str) -> str:
+    """``${VAR}`` / ``${VAR:-default}`` expanded, then relative to the space file's folder."""
+
+    def expand(m: re.Match) -> str:
+        value = os.environ.get(m.group(1), m.group(2))
+        if value is None:
+            raise SpaceError(f"{where}: environment variable {m.group(1)} is not set (and the "
+                             f"path gives no default: write ${{{m.group(1)}:-DEFAULT}})")
+        return value
+
+    expanded = _VAR.sub(expand, str(text))
+    if expanded.startswith(("zoo:", "s3://", "gs://")):
+        return expanded
+    p = Path(expanded).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _build(path: Path, raw: dict) -> SearchSpace:
+    f = str(path)
+    _keys(raw, TOP_KEYS, f, required=("task", "data", "encoders"))
+    base = path.parent
+    data = _keys(raw["data"], DATA_KEYS, f"{f}: data", required=("train", "dev"))
+    files = {k: resolve_path(v, base, f"{f}: data.{k}") for k, v in data.items() if k != "rows"}
+    rows = {k: int(v) for k, v in (data.get("rows") or {}).items()}
+    vocabulary = dict(_keys(raw.get("vocabulary") or {}, VOCAB_KEYS, f"{f}: vocabulary"))
+    if "file" in vocabulary:
+        vocabulary["file"] = resolve_path(vocabulary["file"], base, f"{f}: vocabulary.file")
+    stage1 = str(raw.get("stage1", "scratch"))
+    if stage1 != "scratch":
+        stage1 = resolve_path(stage1, base, f"{f}: stage1")
+    targets = _target_sets(raw.get("targets") or {}, f)
+    encoders = _encoders(raw["encoders"], f, targets, base)
+    used = {t for e in encoders.values() for t in e.targets if t != NO_STAGE2}
+    stage2 = _stage2(raw.get("stage2"), f, base) if used else None
+    if used and stage2 is None:
+        raise SpaceError(f"{f}: encoders use stage-2 target sets ({', '.join(sorted(used))}) "
+                         "but there is no stage2 section (corpus, seq_length, steps)")
+    finetune = {}
+    for key, value in _keys(raw.get("finetune") or {}, FINETUNE_KEYS, f"{f}: finetune").items():
+        finetune[key] = parse_domain(value, f"{f}: finetune.{key}", numeric=key in NUMERIC,
+                                     minimum=NUMERIC.get(key))
+    budget = Budget(**_keys(raw.get("budget") or {}, BUDGET_KEYS, f"{f}: budget"))
+    return SearchSpace(path=f, name=str(raw.get("name") or path.stem), task=str(raw["task"]),
+                       dataset=str(raw.get("dataset") or Path(files["train"]).parent.name),
+                       data=files, rows=rows, vocabulary=vocabulary, stage1=stage1, stage2=stage2,
+                       encoders=encoders, target_sets=targets, finetune=finetune, budget=budget,
+                       description=str(raw.get("description") or ""), raw=raw)
+
+
+def _target_sets(section: Any, f: str) -> dict[str, dict[str, Domain]]:
+    if not isinstance(section, dict):
+        raise SpaceError(f"{f}: targets: expected a mapping of target-set names")
+    sets = {NO_STAGE2: {}}
+    for name, weights in section.items():
+        where = f"{f}: targets.{name}"
+        if name == NO_STAGE2:
+            if weights not in (None, {}):
+                raise SpaceError(f"{where}: 'none' means no stage 2 and takes no targets")
+            continue
+        if not isinstance(weights, dict) or not weights:
+            raise SpaceError(f"{where}: expected target: weight pairs, e.g. {{mlm: 1, cls: 0.5}}")
+        sets[str(name)] = {str(t): parse_domain(w, f"{where}.{t}", numeric=True, minimum=0)
+                           for t, w in weights.items()}
+    return sets
+
+
+def _encoders(section: Any, f: str, sets: dict, base: Path) -> dict[str, EncoderChoice]:
+    if not isinstance(section, dict) or not section:
+        raise SpaceError(f"{f}: encoders: expected a mapping of encoder choices")
+    out = {}
+    for name, spec in section.items():
+        where = f"{f}: encoders.{name}"
+        spec = _keys(spec, ENCODER_KEYS, where, required=("model", "lr"))
+        model = spec["model"]
+        if isinstance(model, str) and (model.endswith(".json") or "/" in model):
+            model = resolve_path(model, base, f"{where}.model")
+        listed = spec.get("targets") or [NO_STAGE2]
+        if not isinstance(listed, list):
+            raise SpaceError(f"{where}.targets: expected a list of target-set names")
+        for i, t in enumerate(listed):
+            if t not in sets:
+                close = difflib.get_close_matches(str(t), sets, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{hint} (the targets "
+                                 f"section has: {', '.join(sets)})")
+        lr = parse_domain(spec["lr"], f"{where}.lr", numeric=True, minimum=0, above=True)
+        out[str(name)] = EncoderChoice(str(name), model, lr, tuple(map(str, listed)))
+    return out
+
+
+def _stage2(section: Any, f: str, base: Path) -> Stage2 | None:
+    if section is None:
+        return None
+    where = f"{f}: stage2"
+    s = dict(_keys(section, STAGE2_KEYS, where, required=("corpus", "seq_length", "steps")))
+    s["corpus"] = resolve_path(s["corpus"], base, f"{where}.corpus")
+    s.setdefault("format", "cls")
+    if s["format"] not in ("cls", "text"):
+        raise SpaceError(f"{where}.format: 'cls' (label<TAB>text lines) or 'text' (one document "
+                         f"per line), got {s['format']!r}")
+    s["steps"] = parse_domain(s["steps"], f"{where}.steps", numeric=True, minimum=1)
+    return Stage2(**s)

@@ -1,0 +1,164 @@
+"""One search trial: [stage-2 ``pretrain`` on Ray Train] + ``finetune``, as a Tune function
+trainable that calls the library stages (never argparse, never a subprocess).
+
+The trial reports the dev metric after every fine-tuning epoch (``epoch`` is ASHA's time
+attribute), so a bad trial is stopped early; a stopped trial's fine-tuning output is removed
+atomically, its stage-2 checkpoint stays for the others. Fine-tuning runs inside the trial's
+process with the trial's share of the cores; stage 2 runs on Ray Train workers sized from the
+trial's CPU share, named ``stage2-<key>`` so that a restored search finds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from uer_ray.tune.space import NO_STAGE2, SearchSpace
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What every trial of one search shares (made once by the driver, pickled to trials)."""
+
+    space: SearchSpace
+    out: str
+    search_id: str
+    files: dict[str, str]
+    """train/dev/test after the space's row limits"""
+    vocab: str | None
+    tokenizer: str
+    shards: str | None
+    shards_sha256: str | None
+    threads: int
+    stage2_cpus: float
+    metric: str
+    wandb_mode: str | None = None
+    wandb_project: str = "uer_ray"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        return f"search-{self.space.name}-{self.search_id}"
+
+
+def flat_config(config: dict) -> dict:
+    """The flat trial configuration, from a grid/random config (``{"trial": {...}}``) or an
+    Optuna one (its define-by-run function returns the same ``trial`` constant)."""
+    return dict(config["trial"])
+
+
+def stage2_options(ctx: SearchContext, trial: dict, trial_id: str):
+    """The stage-2 ``PretrainOptions`` of a trial (None without stage 2) and its cache key."""
+    from uer_ray.models import load_preset
+    from uer_ray.train.pretrain import PretrainOptions
+    from uer_ray.tune.stage2 import stage2_key
+
+    if trial["stage2"] == NO_STAGE2:
+        return None, None
+    space, s2 = ctx.space, ctx.space.stage2
+    enc = space.encoders[trial["encoder"]]
+    targets = {k.split(".", 1)[1]: float(v) for k, v in trial.items() if k.startswith("targets.")}
+    model = load_preset(enc.model)
+    parts = {"stage1": space.stage1, "model": model, "corpus": ctx.shards_sha256,
+             "targets": targets, "steps": trial["stage2_steps"], "seed": trial["seed"],
+             "lr": s2.lr, "batch_size": s2.batch_size, "workers": s2.workers}
+    key = stage2_key(parts)
+    folder = Path(ctx.out) / "stage2" / key
+    init = space.stage1 if space.stage1 != "scratch" else None
+    options = PretrainOptions(
+        model=None if init else model, init=init, targets=targets, data=ctx.shards,
+        vocab=ctx.vocab, out=str(folder), steps=int(trial["stage2_steps"]), lr=s2.lr,
+        batch_size=s2.batch_size, workers=s2.workers, seed=int(trial["seed"]),
+        cpus_per_worker=ctx.stage2_cpus / s2.workers, save_every=max(50, trial["stage2_steps"] // 4),
+        log_every=max(1, trial["stage2_steps"] // 20), run_name=f"stage2-{key}",
+        max_failures=1, wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
+        wandb_group=ctx.group, wandb_name=f"stage2/{trial['encoder']}/{trial['stage2']}/{key}",
+        wandb_dir=ctx.out,
+        wandb_tags=[f"search:{ctx.space.name}", f"enc:{trial['encoder']}"],
+        wandb_config=_wandb_config(trial), provenance={"search": ctx.search_id, "trial": trial_id,
+                                                        "stage2_key": key})
+    return options, key
+
+
+def finetune_options(ctx: SearchContext, trial: dict, trial_id: str, init: str | None):
+    from uer_ray.train.finetune import FinetuneOptions
+
+    space = ctx.space
+    enc = space.encoders[trial["encoder"]]
+    start = init or (space.stage1 if space.stage1 != "scratch" else None)
+    fields = {k: trial[k] for k in space.finetune}
+    return FinetuneOptions(
+        task=space.task, train=ctx.files["train"], dev=ctx.files["dev"], dataset=space.dataset,
+        out=str(Path(ctx.out) / "trials" / trial_id / "finetune"), init=start,
+        model=None if start else enc.model, vocab=None if start else ctx.vocab,
+        tokenizer=ctx.tokenizer, lr=float(trial["lr"]), seed=int(trial["seed"]), **fields,
+        progress=False, device="cpu", wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
+        wandb_group=ctx.group, wandb_name=f"{trial_id}/finetune",
+        wandb_dir=ctx.out,
+        wandb_tags=[f"search:{space.name}", f"enc:{trial['encoder']}", f"stage2:{trial['stage2']}"],
+        wandb_config=_wandb_config(trial),
+        provenance={"search": ctx.search_id, "trial": trial_id})
+
+
+def _wandb_config(trial: dict) -> dict:
+    """Flat keys for W&B's parallel coordinates and grouping."""
+    return {k: v for k, v in trial.items() if isinstance(v, (str, int, float, bool))}
+
+
+def run_trial(config: dict, ctx: SearchContext) -> None:
+    """The Tune function trainable (``tune.with_parameters(run_trial, ctx=...)``)."""
+    import torch
+    from ray import tune
+
+    from uer_ray.train.finetune import finetune
+    from uer_ray.train.pretrain import pretrain
+    from uer_ray.tune import stage2
+
+    trial = flat_config(config)
+    trial_id = tune.get_context().get_trial_id()
+    torch.set_num_threads(ctx.threads)
+    init = None
+    s2_options, key = stage2_options(ctx, trial, trial_id)
+    if s2_options is not None:
+        from dataclasses import replace
+
+        def train(resume: bool, on_log) -> dict:
+            return pretrain(replace(s2_options, resume=resume, overwrite=not resume), on_log=on_log)
+
+        record, _ = stage2.ensure(Path(s2_options.out), s2_options.steps,
+                                  search_id=ctx.search_id, holder=trial_id, train=train)
+        init = record["checkpoint"]
+    metric = f"dev/{ctx.metric}"
+    options = finetune_options(ctx, trial, trial_id, init)
+    last = {}
+
+    def report(epoch_record: dict) -> None:
+        # ASHA answers the report of the last epoch with "stop" (its time budget is reached),
+        # which would end the trial before fine-tuning writes its output: that one is sent after
+        # fine-tuning has finished.
+        if epoch_record["epoch"] >= options.epochs:
+            last.update(epoch_record)
+            return
+        tune.report(_tune_metrics(epoch_record, metric))
+
+    finetune(options, on_epoch=report)
+    if last:  # (a run stopped early by --patience has reported all its epochs already)
+        tune.report(_tune_metrics(last, metric))
+
+
+def _tune_metrics(epoch_record: dict, metric: str) -> dict:
+    return {"epoch": epoch_record["epoch"], "dev": epoch_record[metric],
+            "train_loss": epoch_record["train/loss"],
+            **{k: v for k, v in epoch_record.items() if k.startswith("dev/")}}
+
+
+def trial_summary(trial: dict) -> dict[str, Any]:
+    """Readable columns of a trial configuration (the leaderboard's)."""
+    targets = {k.split(".", 1)[1]: v for k, v in trial.items() if k.startswith("targets.")}
+    weights = "+".join(f"{t}:{w:.2g}" for t, w in targets.items()) or "-"
+    return {"encoder": trial["encoder"], "stage2": trial["stage2"], "weights": weights,
+            "stage2_steps": trial.get("stage2_steps", 0), "lr": trial["lr"],
+            **{k: v for k, v in trial.items()
+               if k not in ("encoder", "stage2", "lr", "stage2_steps", "seed")
+               and not k.startswith("targets.")}, "seed": trial["seed"]}
