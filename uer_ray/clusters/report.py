@@ -43,9 +43,11 @@ class Report:
 
     def text(self) -> str:
         """A few lines for the terminal: the verdict, then each problem and note."""
-        head = f"{self.path}: {self.kind}: " + (
-            f"OK ({', '.join(self.checks)})" if self.ok else f"{len(self.problems)} problem(s)"
-        )
+        if not self.ok:
+            verdict = f"{len(self.problems)} problem(s)"
+        else:
+            verdict = f"OK ({', '.join(self.checks)})" if self.checks else "not checked"
+        head = f"{self.path}: {self.kind}: {verdict}"
         lines = [head, *(f"  error: {p}" for p in self.problems)]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
