@@ -2,13 +2,14 @@
 
 ``LocalCluster`` starts a head (``ray start --head --block``, 0 CPUs by default so that it runs
 no training, as on a real cluster) and any number of worker nodes (``ray start --address ...
---block``), each as its own process group with its own ``--temp-dir``, every port chosen free on
-127.0.0.1, and token authentication on with a token of its own (``RAY_AUTH_MODE=token`` +
-``RAY_AUTH_TOKEN``; nothing is read from or written to ``~/.ray``). It stops exactly what it
-started: SIGTERM to each ``ray start`` (which stops its node), then SIGKILL to what is left of
-that process group, then a sweep for any process that still carries this cluster's marker in its
-environment (every Ray process inherits it), all by PID. It never runs ``ray stop``, which
-would stop every Ray process on the machine.
+--block``), each as its own process group with its own ``--temp-dir``, every port chosen free,
+nodes addressing each other at 127.0.0.2 (Ray still binds some servers on all interfaces; the
+token keeps strangers out), and token authentication on with a token of its own
+(``RAY_AUTH_MODE=token`` + ``RAY_AUTH_TOKEN``; nothing is read from or written to ``~/.ray``).
+It stops exactly what it started: SIGTERM to each ``ray start`` (which stops its node), then
+SIGKILL to what is left of that process group, then a sweep for any process that still carries
+this cluster's marker in its environment (every Ray process inherits it), all by PID. It never
+runs ``ray stop``, which would stop every Ray process on the machine.
 
 The temp dir is short (``/tmp/uerc-XXXXXX``), not under pytest's ``tmp_path``: Ray puts Unix
 sockets at ``TEMP/session_<timestamp>/sockets/...`` and a socket path may not exceed 107 bytes.
@@ -25,7 +26,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,22 +36,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from processes import (
+    LOOPBACK,
+    MARKER,
+    free_port,
+    group_members,
+    kill_pid,
+    marked_processes,
+    signal_group,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-MARKER = "UER_RAY_TEST_CLUSTER"
 OBJECT_STORE_BYTES = 100 * 2**20
-# A loopback address Ray keeps as given: it rewrites "127.0.0.1" and "localhost" into the
-# machine's outward address, which would put the test cluster on the network interface.
-LOOPBACK = "127.0.0.2"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (from the kernel's ephemeral range, 32768-60999 here,
-    hence outside Ray's worker port range 10002-19999)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -322,7 +319,7 @@ class LocalCluster:
 
     def kill(self, node: Node) -> None:
         """SIGKILL a node's whole process group at once (a machine that vanished)."""
-        _signal_group(node.proc.pid, signal.SIGKILL)
+        signal_group(node.proc.pid, signal.SIGKILL)
         node.proc.wait(timeout=30)
 
     def stop(self, timeout: float = 30) -> list[int]:
@@ -339,13 +336,13 @@ class LocalCluster:
                     node.proc.wait(timeout=10)
             # the node's own processes get a moment to finish their exit before SIGKILL
             grace = time.monotonic() + 5
-            while _group_members(node.proc.pid) and time.monotonic() < grace:
+            while group_members(node.proc.pid) and time.monotonic() < grace:
                 time.sleep(0.2)
-            forced += _signal_group(node.proc.pid, signal.SIGKILL)
+            forced += signal_group(node.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while (left := self.leftovers()) and time.monotonic() < deadline:
             for pid in left:
-                _kill_pid(pid)
+                kill_pid(pid)
                 forced.append(pid)
             time.sleep(0.3)
         return sorted(set(forced))
@@ -364,54 +361,3 @@ class LocalCluster:
             shutil.rmtree(self.root, ignore_errors=True)
         if left and exc[0] is None:
             raise RuntimeError(f"processes of the test cluster survived: {left}")
-
-
-def marked_processes(root: str) -> list[int]:
-    """Live PIDs whose environment holds ``MARKER=root`` (zombies excluded)."""
-    needle = f"{MARKER}={root}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) PIDs in process group ``pgid``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
-def _signal_group(pgid: int, sig: int) -> list[int]:
-    """Send ``sig`` to process group ``pgid`` (one we created); returns its live members."""
-    members = _group_members(pgid)
-    if members:
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-    return members
-
-
-def _kill_pid(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import pytest
-from multinode import REPO, LocalCluster, _group_members
+from multinode import REPO, LocalCluster
+from processes import group_members
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -78,7 +79,7 @@ def test_harness_starts_and_stops_only_its_own_processes(stopwatch):
         comms = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in c.leftovers()}
         assert {"raylet", "gcs_server"} <= comms  # the marker sweep sees Ray's own processes
         c.kill(worker)
-        assert _group_members(worker.proc.pid) == []
+        assert group_members(worker.proc.pid) == []
         c.wait_for_nodes(1, 90)
         stopwatch.lap("kill worker, head notices")
         forced = c.stop()
@@ -117,7 +118,7 @@ def test_killed_node_resumes_from_checkpoint_on_a_new_node(cluster_inputs, tmp_p
         victim = next(name for name, node_id in ids.items() if node_id in running)
         at_kill = logged_steps(out)
         c.kill(nodes[victim])
-        assert _group_members(nodes[victim].proc.pid) == []
+        assert group_members(nodes[victim].proc.pid) == []
         replacement = c.add_worker(num_cpus=NODE_CPUS)
         stopwatch.lap("kill + replacement joined")
         c.wait_job(job, JOB_TIMEOUT)
@@ -147,10 +148,11 @@ def test_autoscaling_from_zero_workers_and_back(cluster_inputs, tmp_path, stopwa
             peak = max(peak, count)
             assert time.monotonic() - started < JOB_TIMEOUT, "job did not end"
             time.sleep(1)
+        ended = time.monotonic()
         stopwatch.parts["submit to 2 nodes"] = scaled_at or float("nan")
         stopwatch.lap("job")
+        c.wait_for_nodes(0, 180, workers_only=True)  # idle nodes are terminated
+        stopwatch.parts["job end to 0 worker nodes"] = time.monotonic() - ended
         c.wait_job(job, 60)
         assert_finished(job, out, steps=20)
         assert peak == 2, peak
-        c.wait_for_nodes(0, 180, workers_only=True)  # idle nodes are terminated
-        stopwatch.lap("idle nodes removed")
