@@ -73,14 +73,20 @@ def _problem(ins: Instruction, message: str, rule: str) -> Problem:
 
 
 def lint(path: Path, context: Path | None = None) -> tuple[list[Problem], list[str]]:
-    """Problems of the Dockerfile at ``path`` (build context: ``context``, default the
-    repository root two levels up from ``cluster/Dockerfile``), and notes."""
+    """Problems of the Dockerfile at ``path`` and notes. The build context is ``context``, by
+    default the nearest folder above the file that holds a ``pyproject.toml`` (the project
+    root, as for ``docker build -f cluster/Dockerfile .``), else the file's own folder."""
     text = path.read_text(encoding="utf-8")
     instructions = parse(text)
-    context = context or path.resolve().parent.parent
+    context = context or project_root(path)
     problems = project_rules(instructions, context)
     hl_problems, notes = hadolint(path)
     return problems + hl_problems, notes
+
+
+def project_root(path: Path) -> Path:
+    here = path.resolve().parent
+    return next((p for p in (here, *here.parents) if (p / "pyproject.toml").exists()), here)
 
 
 def project_rules(instructions: list[Instruction], context: Path) -> list[Problem]:

@@ -1,6 +1,6 @@
 """Check cluster configs offline, as strictly as the real tools would (DESIGN §10):
 
-    python -m uer_ray.clusters.validate [PATH ...]      # default: cluster/
+    python -m uer_ray.clusters.validate [PATH ...]      # default: ./cluster
 
 Each file is recognised by its content: a Dockerfile (by name), a KubeRay manifest
 (``apiVersion: ray.io/v1``; several documents per file are fine) or a Ray autoscaler config
@@ -19,7 +19,7 @@ from pathlib import Path
 from uer_ray.clusters import autoscaler, dockerfile, fit, kuberay
 from uer_ray.clusters.report import ClusterConfigError, Problem, Report
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "cluster"
+DEFAULT_DIR = Path("cluster")  # run from the repository root
 YAML_SUFFIXES = (".yaml", ".yml")
 CLUSTER_LABEL = "ray.io/cluster"
 
