@@ -105,8 +105,22 @@ def test_head_that_would_run_tasks(tmp_path):
 def test_pretraining_fits_the_gpu_group(rel, workers, fits):
     """docs/cluster.md's pre-training command on 1-64 GPUs: 16 nodes x 4 GPUs hold 64."""
     cfg = load(rel)
-    entry = f"python run.py pretrain --model bert-base --data s3://b/s --out s3://b/r --workers {workers} --gpu"
+    entry = (f"python run.py pretrain --model bert-base --data /mnt/shared/s --out /mnt/shared/r "
+             f"--workers {workers} --cpus-per-worker 1 --gpu")
     problems, notes = fit.check_fit(entry, "entrypoint", cfg)
     assert (not problems) == fits, describe(problems)
     if not fits:
         assert "at most 64 fit on gpu_spot" in problems[0].message
+
+
+@pytest.mark.parametrize("rel", CLOUD)
+def test_auto_cpus_on_a_cluster_that_starts_empty(rel):
+    """pretrain sizes workers from the CPUs present at start: a CPU-0 head and no minimum
+    workers give it none, so the command must say --cpus-per-worker."""
+    entry = "python run.py pretrain --model bert-base --data /d --out /o --workers 8 --gpu"
+    problems, _ = fit.check_fit(entry, "entrypoint", load(rel))
+    assert named(problems, "entrypoint", "starts with 0 CPU(s)", "--cpus-per-worker"), describe(problems)
+    cfg = load(rel)
+    cfg["available_node_types"]["cpu_spot"]["min_workers"] = 1  # a CPU node that is always up
+    problems, _ = fit.check_fit(entry, "entrypoint", cfg)
+    assert not problems, describe(problems)

@@ -132,12 +132,14 @@ def test_head_without_cpu_count_fails_ray_translation(tmp_path):
 
 @pytest.mark.parametrize(("change", "words"), [
     ("--wokers 8", ["unrecognized arguments: --wokers"]),
-    ("--workers 9", ["9 workers wanted", "at most 8 fit on gpu"]),
-    ("--cpus-per-worker 9", ["fits no worker node type"]),
+    ("--workers 9 --cpus-per-worker 1", ["9 workers wanted", "at most 8 fit on gpu"]),
+    ("--cpus-per-worker 1 --cpus-per-worker 9", ["fits no worker node type"]),
+    ("", ["starts with 0 CPU(s)", "pass --cpus-per-worker"]),
 ])  # fmt: skip
 def test_pretrain_entrypoint_checked_and_placed(tmp_path, change, words):
     def edit(doc):
-        doc["spec"]["entrypoint"] = doc["spec"]["entrypoint"].replace("--workers 8", change)
+        entry = doc["spec"]["entrypoint"].replace("--cpus-per-worker 1 ", "")
+        doc["spec"]["entrypoint"] = entry.replace("--workers 8", change or "--workers 8")
 
     problems = broken(tmp_path, "kuberay/rayjob-pretrain.yaml", edit)
     assert any(p.where.startswith(("spec.entrypoint", "pretrain worker")) and all(w in p.message for w in words)

@@ -105,6 +105,33 @@ def place(need: Demand, node_types: dict[str, dict], head: str | None) -> list[P
     return []
 
 
+def cpus_at_start(node_types: dict[str, dict], head: str | None) -> float:
+    """Logical CPUs of the cluster before the autoscaler adds anything: the head's and those of
+    each type's ``min_workers``."""
+    total = 0.0
+    for name, node in node_types.items():
+        count = 1 if name == head else int(node.get("min_workers", 0))
+        total += float((node.get("resources") or {}).get("CPU", 0)) * count
+    return total
+
+
+def auto_cpus(node_types: dict[str, dict], head: str | None, where: str) -> list[Problem]:
+    """Without ``--cpus-per-worker`` the driver sizes workers from the CPUs present when it
+    starts (``uer_ray.train.driver.cpus_per_worker``), and refuses a cluster with no CPU to spare
+    for Ray Data: a cluster that scales up from a CPU-less head has none at that moment."""
+    cpus = cpus_at_start(node_types, head)
+    if cpus - 1 > 0:
+        return []
+    return [
+        Problem(
+            where,
+            f"no --cpus-per-worker, and the cluster starts with {cpus:g} CPU(s): the run would "
+            "stop before the autoscaler adds a node; pass --cpus-per-worker (e.g. 1)",
+            "fit",
+        )
+    ]
+
+
 def check_fit(entrypoint: str, where: str, autoscaling: dict) -> tuple[list[Problem], list[str]]:
     """Parse ``entrypoint`` and place its workers on ``autoscaling['available_node_types']``."""
     command, args, problems, notes = parse_command(entrypoint, where)
@@ -113,7 +140,10 @@ def check_fit(entrypoint: str, where: str, autoscaling: dict) -> tuple[list[Prob
     need = demand(command, args)
     if need is None:
         return [], [f"{where}: `{command}` starts no training workers of its own; no fit check"]
-    problems = place(need, autoscaling["available_node_types"], autoscaling.get("head_node_type"))
+    types, head = autoscaling["available_node_types"], autoscaling.get("head_node_type")
+    problems = place(need, types, head)
+    if args.cpus_per_worker is None:
+        problems += auto_cpus(types, head, where)
     if not problems:
         notes.append(f"{where}: {need.count} x {need.bundle} fit")
     return problems, notes
