@@ -5,6 +5,7 @@ are never touched."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 from pathlib import Path
@@ -15,12 +16,41 @@ MARKER = "UER_RAY_TEST_CLUSTER"
 LOOPBACK = "127.0.0.2"
 
 
+# Ports are drawn between Ray's worker range (10002-19999) and the kernel's ephemeral range
+# (32768-60999 here): a port from the ephemeral range can be taken by any outgoing connection
+# on the machine in the seconds before Ray binds it (seen: a node's runtime-env agent failed
+# with "Address already in use", and the node with it).
+_given: set[int] = set()
+
+
+def _port_range() -> tuple[int, int]:
+    """From 20000 up to the start of this machine's ephemeral range (else above its end)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    if low > 21000:
+        return 20000, low - 1
+    return (high + 1, 65535) if high < 64000 else (20000, 65535)
+
+
 def free_port() -> int:
-    """A TCP port free on the loopback address now (from the kernel's ephemeral range, 32768-60999 here,
-    hence outside Ray's worker port range 10002-19999)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on now, on any interface (some Ray servers bind them all),
+    never handed out twice by this process."""
+    rng, span = random.Random(), _port_range()
+    for _ in range(1000):
+        port = rng.randint(*span)
+        if port in _given:
+            continue
+        try:
+            for host in (LOOPBACK, "0.0.0.0"):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free port in {span}")
 
 
 def marked_processes(root: str) -> list[int]:
