@@ -1,5 +1,6 @@
-"""``run.py quickstart --quick``: the whole loop (vocab, preprocess, pre-train on 2 Ray workers,
-fine-tune with and without pre-training, predict) on the bundled samples."""
+"""``run.py quickstart --quick``: the platform's loop in small on the bundled samples — a search
+over two encoders with and without stage-2 pre-training, the leaderboard, test scores with the
+difference the test set can resolve, the winner in the zoo and predictions through its zoo: ref."""
 
 from __future__ import annotations
 
@@ -16,17 +17,22 @@ def test_quickstart_quick(ray_session, tmp_path, capsys):
     out = tmp_path / "qs"
     assert main(["quickstart", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "no pre-training" in printed and "with pre-training" in printed
+    assert "| trial |" in printed  # the search's leaderboard
+    assert "must differ by more than" in printed and "Published to the zoo as" in printed
     report = json.loads((out / "quickstart.json").read_text(encoding="utf-8"))
-    for name in ("no pre-training", "with pre-training"):
-        r = report["results"][name]
-        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["seconds_per_epoch"] > 0
-    pre = json.loads((out / "finetune-pretrained" / "metrics.json").read_text(encoding="utf-8"))
-    assert pre["format"] == "uer_ray.result/1" and pre["parent"]["relation"] == "fine-tuned from"
-    assert "pretrain" in pre["results"]["source"]  # initialised from the pre-trained checkpoint
-    assert pre["parent"]["stage"] == "pretrain"
+    combos = {(r["encoder"], r["stage2"]) for r in report["rows"]}
+    assert combos == {("transformer", "none"), ("transformer", "mlm"), ("lstm", "none"),
+                      ("lstm", "lm")}
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in report["rows"])
+    assert report["test_rows"] == 1000 and report["zoo_entry"]
     rows = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "label\tprob_0\tprob_1" and len(rows) == 1001
+    from uer_ray.zoo import Zoo
+
+    zoo = Zoo(str(out / "zoo"))
+    name = report["zoo_entry"].split("@")[0]
+    entry = zoo.record(*zoo.resolve(f"{name}@best-book_review"))
+    assert entry["provenance"]["search"] and entry["kind"] == "fine-tuned"
 
 
 def test_samples_are_bundled():

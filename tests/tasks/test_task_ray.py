@@ -24,10 +24,30 @@ def _options(out, vocab, **kw):
     return uer_ray.FinetuneOptions(**base)
 
 
+def _controllers() -> set:
+    from ray._private.state import actors
+
+    return {k for k, a in actors().items()
+            if a["State"] == "ALIVE" and a.get("ActorClassName") == "TrainController"}
+
+
 def test_two_ddp_workers_match_the_in_process_run(ray_session, char_vocab, tmp_path):
+    import signal
+
     here = uer_ray.finetune(_options(tmp_path / "here", char_vocab))
     epochs = []
+    handler, before = signal.getsignal(signal.SIGINT), _controllers()
     ray = uer_ray.finetune(_options(tmp_path / "ray", char_vocab, workers=2), on_epoch=epochs.append)
+    # Ray Train's own SIGINT handler is removed again, and with it the last handle on the run's
+    # controller actor: the controller exits instead of living as long as this process
+    assert signal.getsignal(signal.SIGINT) is handler
+    import time
+
+    for _ in range(20):
+        if not _controllers() - before:
+            break
+        time.sleep(0.5)
+    assert not _controllers() - before
     a, b = here["results"], ray["results"]
     assert b["workers"] == 2 and [e["epoch"] for e in epochs] == [1, 2, 3]
     assert abs(a["dev"]["accuracy"] - b["dev"]["accuracy"]) <= 0.02, (a["history"], b["history"])

@@ -25,6 +25,7 @@ from uer_ray.tune.driver import SearchOptions, search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
+BEFORE_SEARCH: tuple[set, set] = (set(), set())
 
 
 def tiny_search_space(folder: Path) -> Path:
@@ -42,8 +43,22 @@ def tiny_search_space(folder: Path) -> Path:
     return write_space(folder, s)
 
 
+def _alive_train_state() -> tuple[set, set]:
+    """(placement groups not removed, Train controllers alive), from the GCS tables (the
+    embedded cluster has no dashboard for the State API)."""
+    import ray
+    from ray._private.state import actors
+
+    groups = {k for k, g in ray.util.placement_group_table().items() if g["state"] != "REMOVED"}
+    controllers = {k for k, a in actors().items() if a["State"] == "ALIVE"
+                   and "TrainController" in a.get("ActorClassName", "")}
+    return groups, controllers
+
+
 @pytest.fixture(scope="module")
 def finished_search(ray_session, tmp_path_factory):
+    global BEFORE_SEARCH
+    BEFORE_SEARCH = _alive_train_state()  # other tests of the session may hold their own
     folder = tmp_path_factory.mktemp("search")
     space = tiny_search_space(folder)
     zoo = folder / "zoo"
@@ -92,15 +107,9 @@ def test_shared_stage_two_trains_once(finished_search):
 
 
 def test_stopped_trials_free_their_resources(finished_search):
-    import ray
-    from ray._private.state import actors  # the GCS table (the embedded cluster has no dashboard)
-
-    groups = ray.util.placement_group_table()
-    live = [g for g in groups.values() if g["state"] not in ("REMOVED",)]
-    assert not live, live
-    controllers = [a for a in actors().values() if a["State"] == "ALIVE"
-                   and "TrainController" in a.get("ActorClassName", "")]
-    assert not controllers, controllers
+    groups, controllers = _alive_train_state()
+    assert not groups - BEFORE_SEARCH[0], groups
+    assert not controllers - BEFORE_SEARCH[1], controllers
 
 
 def test_the_winner_is_in_the_zoo_with_its_lineage(finished_search):

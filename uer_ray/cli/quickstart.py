@@ -1,17 +1,19 @@
-"""``run.py quickstart``: the whole loop on the sample data bundled in ``uer_ray/samples``.
+"""``run.py quickstart``: the platform's loop in small, on the sample data bundled in
+``uer_ray/samples`` (Douban book reviews).
 
-It chains the library stages in Python (each step prints the command that does the same from
-a shell): build a character vocabulary, preprocess the in-domain corpus into shards, pre-train
-a tiny BERT on 2 Ray Train workers (stage 2 of the UER paper's three stages: pre-training on downstream-domain text),
-fine-tune the same architecture twice — from scratch and from the pre-trained weights — predict
-with the better one, and print a table comparing "no pre-training" with "with pre-training".
-W&B runs offline (files only) unless WANDB_MODE says otherwise. ``--quick`` shrinks every stage
-(for the test suite); the numbers it prints then mean little.
+A search (``uer_ray.tune``) over two encoders — a BERT-tiny transformer and a small LSTM — each
+fine-tuned from scratch and after stage-2 pre-training on the in-domain review corpus (MLM for
+the transformer, LM for the LSTM, on Ray Train); the leaderboard; every configuration scored on
+the test file, with the 95% interval that says how large a difference 1,000 test rows can
+resolve; the winner published to a model zoo (``OUT/zoo`` unless ``--zoo``) and used for
+prediction through its ``zoo:`` reference. W&B runs offline (files only) unless WANDB_MODE says
+otherwise. ``--quick`` shrinks every stage (for the test suite); its numbers mean little.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from importlib.resources import files
@@ -19,23 +21,24 @@ from pathlib import Path
 
 from uer_ray.atomic import write_json
 
-# (full, --quick) sizes of each stage
+# (full, --quick) sizes
 SIZES = {
-    "vocab": (6000, 3000),
-    "corpus_lines": (None, 4000),
-    "steps": (800, 20),
-    "pretrain_batch": (32, 16),
-    "train_rows": (None, 300),
-    "epochs": (4, 1),
+    "train_rows": (2000, 300),
+    "dev_rows": (500, 200),
+    "corpus_rows": (8000, 1000),
+    "stage2_steps": (300, 12),
+    "epochs": (3, 1),
 }
-MODEL = "bert-tiny"
 SEQ_LENGTH = 128
+LSTM = {"embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0}, "emb_size": 256,
+        "hidden_size": 256, "layers": 1, "max_seq_length": 512, "dropout": 0.1,
+        "embedding_options": {"layernorm": False, "init_std": 1.0}}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/quickstart", help="work folder (default runs/quickstart)")
     p.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
-    p.add_argument("--workers", type=int, default=2, help="Ray Train workers for pre-training")
+    p.add_argument("--zoo", help="the zoo to publish the winner into (default OUT/zoo)")
     p.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
 
 
@@ -43,131 +46,152 @@ def sample_dir() -> Path:
     return Path(str(files("uer_ray") / "samples" / "book_review"))
 
 
-def _head(src: Path, dst: Path, lines: int | None, header: bool) -> Path:
-    """Copy ``src`` to ``dst``, keeping only its first ``lines`` data lines (all when None)."""
-    text = src.read_text(encoding="utf-8").rstrip("\n").split("\n")
-    keep = text if lines is None else text[: lines + (1 if header else 0)]
-    dst.write_text("\n".join(keep) + "\n", encoding="utf-8")
-    return dst
-
-
-def _step(title: str, command: list, timings: dict, call, describe=None):
-    """Run one stage (``call()``), showing the equivalent command line and timing it; print
-    ``describe(result)`` after it (the paragraph the command would end with)."""
-    print(f"\n== {title}\n$ python run.py {' '.join(str(a) for a in command)}", flush=True)
-    start = time.perf_counter()
-    result = call()
-    timings[title] = round(time.perf_counter() - start, 1)
-    if describe is not None:
-        print(describe(result), flush=True)
-    return result
+def space(quick: bool) -> dict:
+    """The quickstart's search space: 2 encoders x {no stage 2, stage 2}, a grid of 4."""
+    size = {k: v[1 if quick else 0] for k, v in SIZES.items()}
+    src = sample_dir()
+    return {
+        "name": "quickstart",
+        "description": "BERT-tiny and an LSTM, with and without stage-2 pre-training",
+        "task": "classify",
+        "dataset": "book_review",
+        "data": {"train": str(src / "train.tsv"), "dev": str(src / "dev.tsv"),
+                 "test": str(src / "test.tsv"),
+                 "rows": {"train": size["train_rows"], "dev": size["dev_rows"]}},
+        "vocabulary": {"tokenizer": "char", "size": 3000 if quick else 6000},
+        "stage2": {"corpus": str(src / "corpus.txt"), "format": "text",
+                   "rows": size["corpus_rows"], "seq_length": SEQ_LENGTH,
+                   "steps": size["stage2_steps"], "batch_size": 32, "lr": 1e-3, "workers": 1},
+        "encoders": {
+            "transformer": {"model": "bert-tiny", "lr": 1e-4, "targets": ["none", "mlm"]},
+            "lstm": {"model": dict(LSTM), "lr": 1e-3, "targets": ["none", "lm"]},
+        },
+        "targets": {"mlm": {"mlm": 1.0}, "lm": {"lm": 1.0}},
+        "finetune": {"epochs": size["epochs"], "batch_size": 32, "seq_length": SEQ_LENGTH},
+        "budget": {"searcher": "grid", "scheduler": "fifo", "max_concurrent": 2, "publish_top": 1},
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from uer_ray.cluster import ensure_ray
+    import yaml
 
-    size = {k: v[1 if args.quick else 0] for k, v in SIZES.items()}
+    import uer_ray
+    from uer_ray.cluster import ensure_ray
+    from uer_ray.tune import SearchOptions, search
+    from uer_ray.tune.results import score
+
     out = Path(args.out).absolute()
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    src = sample_dir()
-    corpus = _head(src / "corpus.txt", data / "corpus.txt", size["corpus_lines"], header=False)
-    train = _head(src / "train.tsv", data / "train.tsv", size["train_rows"], header=True)
-    dev, test = src / "dev.tsv", src / "test.tsv"
-    vocab = out / "vocab.txt"
+    out.mkdir(parents=True, exist_ok=True)
+    space_file = out / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space(args.quick), sort_keys=False,
+                                         allow_unicode=True), encoding="utf-8")
+    zoo = args.zoo or str(out / "zoo")
     timings: dict[str, float] = {}
-    started = ensure_ray(args.address)  # one Ray session for every step
+    started = ensure_ray(args.address)
     total = time.perf_counter()
     try:
-        records = _stages(args, size, out, corpus, train, dev, test, vocab, timings)
+        print(f"== search: {space_file}\n$ python run.py search --space {space_file} "
+              f"--out {out / 'search'} --zoo {zoo}", flush=True)
+        t = time.perf_counter()
+        record = search(SearchOptions(space=str(space_file), out=str(out / "search"), zoo=zoo,
+                                      resume=_resumable(out / "search", space_file)))
+        timings["search"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        rows = _scored(record, out / "search", score)
+        timings["test scores"] = round(time.perf_counter() - t, 1)
+        entry = record["results"]["published"][0]["entry"] if record["results"]["published"] else None
+        prediction = None
+        if entry:
+            ref = f"zoo:{entry.split('@')[0]}@best-book_review"
+            print(f"\n== predict with the winner from the zoo\n$ python run.py predict --model {ref} "
+                  f"--zoo {zoo} --input {sample_dir() / 'test.tsv'} --out {out / 'predictions.tsv'}")
+            t = time.perf_counter()
+            prediction = uer_ray.predict(uer_ray.PredictOptions(
+                model=ref, zoo=zoo, input=str(sample_dir() / "test.tsv"),
+                out=str(out / "predictions.tsv"), probs=True, progress=False))
+            timings["predict"] = round(time.perf_counter() - t, 1)
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    report = {"quick": args.quick, "model": MODEL, "sizes": size, "seconds": timings,
-              "total_seconds": round(time.perf_counter() - total, 1),
-              "results": {k: {"dev_accuracy": r["results"]["dev"]["accuracy"],
-                              "test_accuracy": r["results"]["test"]["accuracy"],
-                              "seconds_per_epoch": r["results"]["seconds_per_epoch"]}
-                          for k, r in records.items()}}
+    report = {"quick": args.quick, "seconds": timings,
+              "total_seconds": round(time.perf_counter() - total, 1), "rows": rows,
+              "winner": record["results"]["winner"], "zoo_entry": entry, "zoo": zoo,
+              "test_rows": rows[0]["test_rows"] if rows else 0,
+              "predictions": prediction["out"] if prediction else None}
     write_json(out / "quickstart.json", report)
     print("\n" + table(report))
     return 0
 
 
-def _stages(args, size: dict, out: Path, corpus: Path, train: Path, dev: Path, test: Path,
-            vocab: Path, timings: dict) -> dict:
-    """vocab -> preprocess -> pretrain -> finetune twice -> predict; the two fine-tuning
-    records by name."""
-    import uer_ray
-    from uer_ray.data import ProcessorConfig, preprocess
-    from uer_ray.tokenizers import build_tokenizer, build_vocab
-    from uer_ray.train.finetune import summary_paragraph as finetune_summary
-    from uer_ray.train.predict import summary_paragraph as predict_summary
-    from uer_ray.train.pretrain import summary_paragraph as pretrain_summary
+def _resumable(folder: Path, space_file: Path) -> bool:
+    """Continue an interrupted quickstart search of the same space; start afresh otherwise (the
+    folder is the quickstart's own output)."""
+    import hashlib
+    import json
+    import shutil
 
-    _step("vocabulary", ["vocab", "--corpus", corpus, train, "--tokenizer", "char", "--size",
-                         size["vocab"], "--out", vocab], timings,
-          lambda: build_vocab([corpus, train], "char", size["vocab"], vocab))
-    tokenizer = build_tokenizer("char", vocab=str(vocab))
-    shards = out / "shards"
-    _step("preprocess", ["preprocess", "--corpus", corpus, "--processor", "mlm", "--tokenizer",
-                         "char", "--vocab", vocab, "--seq-length", SEQ_LENGTH, "--out", shards],
-          timings, lambda: preprocess([corpus], shards, processor="mlm", tokenizer=tokenizer,
-                                      config=ProcessorConfig(seq_length=SEQ_LENGTH),
-                                      progress=False))
-    steps = size["steps"]
-    pre = uer_ray.PretrainOptions(
-        model=MODEL, targets={"mlm": 1.0}, data=str(shards), vocab=str(vocab),
-        out=str(out / "pretrain"), workers=args.workers, steps=steps,
-        batch_size=size["pretrain_batch"], lr=1e-3, log_every=max(1, steps // 10),
-        save_every=steps, overwrite=True, address=args.address)
-    pretrained = _step("pre-train", ["pretrain", "--model", MODEL, "--targets", "mlm:1", "--data",
-                                     shards, "--vocab", vocab, "--out", pre.out, "--workers",
-                                     args.workers, "--steps", steps, "--lr", "1e-3"],
-                       timings, lambda: uer_ray.pretrain(pre), describe=pretrain_summary)
-    common = dict(task="classify", train=str(train), dev=str(dev), test=str(test),
-                  dataset="book_review", epochs=size["epochs"], batch_size=32,
-                  seq_length=SEQ_LENGTH, lr=1e-4, progress=False)
-    shown = ["finetune", "--task", "classify", "--train", train, "--dev", dev, "--test", test,
-             "--epochs", size["epochs"], "--lr", "1e-4"]
-    records = {}
-    for name, start, extra in (
-        ("no pre-training", dict(model=MODEL, vocab=str(vocab), tokenizer="char"),
-         ["--model", MODEL, "--vocab", vocab, "--tokenizer", "char"]),
-        ("with pre-training", dict(init=pretrained["checkpoint"]),
-         ["--init", pretrained["checkpoint"]]),
-    ):
-        folder = out / ("finetune-scratch" if "no" in name else "finetune-pretrained")
-        options = uer_ray.FinetuneOptions(**common, **start, out=str(folder))
-        records[name] = _step(f"fine-tune {'without' if 'no' in name else 'with'} pre-training",
-                              [*shown, *extra, "--out", folder], timings,
-                              lambda o=options: uer_ray.finetune(o), describe=finetune_summary)
-    prediction = uer_ray.PredictOptions(model=str(out / "finetune-pretrained"), input=str(test),
-                                        out=str(out / "predictions.tsv"), probs=True,
-                                        progress=False)
-    _step("predict", ["predict", "--model", prediction.model, "--input", test, "--out",
-                      prediction.out, "--probs"], timings, lambda: uer_ray.predict(prediction),
-          describe=predict_summary)
-    return records
+    state = folder / "search.json"
+    if state.exists():
+        stored = json.loads(state.read_text(encoding="utf-8")).get("space_sha256")
+        if stored == hashlib.sha256(space_file.read_bytes()).hexdigest() and not (folder / "metrics.json").exists():
+            return True
+        shutil.rmtree(folder)
+    return False
+
+
+def _scored(record: dict, search_out: Path, score) -> list[dict]:
+    """Every finished configuration with its test accuracy (the search scored only the winner;
+    the quickstart shows them all, to say what the test set can tell apart)."""
+    rows = []
+    test_file = str(sample_dir() / "test.tsv")
+    for row in record["results"]["leaderboard"]:
+        if row["status"] != "finished":
+            continue
+        folder = search_out / "trials" / row["trial"] / "finetune"
+        test = score(folder, test_file)
+        rows.append({"trial": row["trial"], "encoder": row["encoder"], "stage2": row["stage2"],
+                     "dev_accuracy": row["best_dev"], "test_accuracy": test["accuracy"],
+                     "test_rows": int(sum(map(sum, test["confusion"]))),
+                     "seconds": row["seconds"]})
+    return rows
+
+
+def resolvable(accuracy: float, n: int) -> float:
+    """Half-width of the 95% interval of a difference between two accuracies near ``accuracy``
+    on ``n`` test rows (independent errors; a paired test of the same rows is tighter)."""
+    return 1.96 * math.sqrt(2 * accuracy * (1 - accuracy) / max(n, 1))
 
 
 def table(report: dict) -> str:
     """The comparison table and a one-paragraph summary."""
-    res = report["results"]
-    lines = [f"{'':20} {'dev acc':>8} {'test acc':>9} {'s/epoch':>8}"]
-    for name, r in res.items():
-        lines.append(f"{name:20} {r['dev_accuracy']:8.4f} {r['test_accuracy']:9.4f} "
-                     f"{r['seconds_per_epoch']:8.1f}")
-    gain = res["with pre-training"]["test_accuracy"] - res["no pre-training"]["test_accuracy"]
+    rows = report["rows"]
+    lines = [f"{'encoder':12} {'stage 2':16} {'dev acc':>8} {'test acc':>9} {'seconds':>8}"]
+    for r in sorted(rows, key=lambda r: -r["dev_accuracy"]):
+        stage2 = "none" if r["stage2"] == "none" else f"{r['stage2']} pre-training"
+        lines.append(f"{r['encoder']:12} {stage2:16} {r['dev_accuracy']:8.4f} "
+                     f"{r['test_accuracy']:9.4f} {r['seconds']:8.0f}")
+    if not rows:
+        return "\n".join(lines + ["No configuration finished; see the search's leaderboard."])
+    n = report["test_rows"]
+    mean = sum(r["test_accuracy"] for r in rows) / len(rows)
+    half = resolvable(mean, n)
+    best = max(rows, key=lambda r: r["dev_accuracy"])
+    gaps = [(r, best["test_accuracy"] - r["test_accuracy"]) for r in rows if r is not best]
+    clear = [r for r, g in gaps if abs(g) > half]
     lines.append(
         f"\nQuickstart{' (--quick: shortened, numbers are not meaningful)' if report['quick'] else ''}"
-        f" finished in {report['total_seconds']:.0f} s: a {report['model']} pre-trained for "
-        f"{report['sizes']['steps']} steps on in-domain book reviews changes test accuracy by "
-        f"{gain:+.4f} over the same model trained from scratch. Step times (s): "
-        + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()) + "."
+        f" finished in {report['total_seconds']:.0f} s. The winner on dev is {best['encoder']} "
+        f"({'no stage 2' if best['stage2'] == 'none' else best['stage2'] + ' pre-training'}), "
+        f"test accuracy {best['test_accuracy']:.4f}. On {n:,} test rows two accuracies near "
+        f"{mean:.2f} must differ by more than ±{100 * half:.1f} points to be told apart (95%); "
+        + (f"{len(clear)} of the other {len(gaps)} configurations are that far from the winner."
+           if gaps else "")
+        + (f" Published to the zoo as {report['zoo_entry']} ({report['zoo']}); predictions of "
+           f"zoo:…@best-book_review in {report['predictions']}." if report["zoo_entry"] else "")
+        + " Step times (s): " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()) + "."
     )
     return "\n".join(lines)
