@@ -41,7 +41,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
         if "timed out" not in str(e):
             raise
         raise RayStartError(address, e) from e
-    _quiet_data_progress()
+    quiet_data_progress()
     return True
 
 
@@ -97,7 +97,7 @@ def quiet_worker_logs() -> None:
     logging.getLogger(context_file).setLevel(logging.WARNING)
 
 
-def _quiet_data_progress() -> None:
+def quiet_data_progress() -> None:
     """Ray Data prints one progress bar per operator; commands show their own instead."""
     from ray.data import DataContext
 

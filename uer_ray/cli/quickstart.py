@@ -26,12 +26,12 @@ SIZES = {
     "train_rows": (2000, 300),
     "dev_rows": (500, 200),
     "corpus_rows": (8000, 1000),
-    "stage2_steps": (300, 12),
+    "stage2_steps": (200, 12),
     "epochs": (3, 1),
 }
 SEQ_LENGTH = 128
-LSTM = {"embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0}, "emb_size": 256,
-        "hidden_size": 256, "layers": 1, "max_seq_length": 512, "dropout": 0.1,
+LSTM = {"embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0}, "emb_size": 128,
+        "hidden_size": 128, "layers": 1, "max_seq_length": 512, "dropout": 0.1,
         "embedding_options": {"layernorm": False, "init_std": 1.0}}
 
 

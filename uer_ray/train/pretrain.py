@@ -93,6 +93,8 @@ class PretrainOptions(Options):
     """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
     wandb_dir: str | None = None
     """the folder whose wandb/ holds the run (default: OUT)"""
+    progress: bool = True
+    """the progress bar on the driver (a search turns it off: its trials print one line each)"""
     provenance: dict[str, str] = field(default_factory=dict)
     """labels recorded as they are (a search sets ``search`` and ``trial``)"""
     publish: str | None = None
@@ -281,6 +283,7 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "wandb": wandb,
         "meta": meta,
         "wandb_config": dict(o.wandb_config),
+        "progress": o.progress,
         "on_step": on_step,
     }
 
@@ -330,7 +333,7 @@ def pretrain(
     ``resume`` checks against the stored run; by default the options that differ from their
     defaults count as set.
     """
-    from uer_ray.cluster import ensure_ray
+    from uer_ray.cluster import ensure_ray, quiet_data_progress
     from uer_ray.models.checkpoint import checkpoint_folder
     from uer_ray.zoo import entry_of, resolve_checkpoint
 
@@ -355,6 +358,7 @@ def pretrain(
     run = run or _new_run(o)
     started = time.time()
     ensure_ray(o.address)
+    quiet_data_progress()  # also when Ray was started by someone else (a search trial)
     from uer_ray.train.worker import pretrain_worker
 
     dataset, data_config = build_dataset(o, info)

@@ -72,7 +72,7 @@ class RankZeroLog:
             self._wandb = WandbRun(settings, {**config.get("meta", {}),
                                               **(config.get("wandb_config") or {}),
                                               "world_rank": rank})
-        self._bar = _progress_bar(self.total_steps, start_step)
+        self._bar = _progress_bar(self.total_steps, start_step) if config.get("progress", True) else None
 
     def record(self, pos, metrics: dict[str, float], *, lr: float) -> None:
         self.tokens_seen += metrics.pop("tokens")

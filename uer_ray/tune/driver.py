@@ -28,6 +28,9 @@ from uer_ray.tune.space import NO_STAGE2, SearchSpace, load_space
 from uer_ray.tune.trial import SearchContext, run_trial
 
 EXPERIMENT = "tune"
+# What a trial actor reserves itself (Tune rejects 0); its fine-tuning threads and its stage-2
+# workers are sized from the search's CPU shares instead (see _context).
+TRIAL_CPUS = 0.01
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,10 @@ def search(options: SearchOptions) -> dict:
     inputs = prepare.inputs(space, out, progress=o.progress)
     ensure_ray(o.address)
     ctx = _context(space, o, out, state["search_id"], inputs)
+    from uer_ray.tune.stage2 import registry
+
+    # The stage-2 registry belongs to the driver: made by a trial, it would die with that trial.
+    keep = registry(state["search_id"])  # noqa: F841  (held for the whole search)
     grid = _run(ctx, o, out, space)
     board = results.leaderboard(grid, space)
     winner = results.evaluate_winner(board, ctx)
@@ -129,7 +136,9 @@ def _context(space: SearchSpace, o: SearchOptions, out: Path, search_id: str, in
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
     k = concurrency(o, cpus)
-    share = max(0.01, (cpus - 1) / k)
+    # the trials' own reservations (TRIAL_CPUS each) come out of the shares too, so that one
+    # whole CPU stays free for reads
+    share = max(0.01, int(100 * (cpus - 1 - k * TRIAL_CPUS) / k) / 100)
     cores = os.cpu_count() or 1
     return SearchContext(space=space, out=str(out), search_id=search_id, files=inputs.files,
                          vocab=inputs.vocab, tokenizer=inputs.tokenizer, shards=inputs.shards,
@@ -165,12 +174,12 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
 
     from uer_ray.tune.progress import TrialLines
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": 0.01})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": TRIAL_CPUS})
     folder = out / name
     if o.resume and tune.Tuner.can_restore(str(folder)):
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
-        return tuner.fit()
+        return _finished(tuner.fit(), out)
     searcher, param_space, samples = None, {}, 1
     if configs is None and o.searcher == "optuna":
         searcher = _optuna(space, o, out)
@@ -193,7 +202,18 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
             failure_config=tune.FailureConfig(max_failures=1),
             callbacks=[TrialLines(space, enabled=o.progress)]),
     )
-    return tuner.fit()
+    return _finished(tuner.fit(), out)
+
+
+def _finished(grid, out: Path):
+    """The ResultGrid of a search that ran to its end. Tune answers Ctrl-C by stopping the
+    trials and returning what it has: that is an interruption, not a result."""
+    unfinished = len(grid) - grid.num_terminated - grid.num_errors
+    if unfinished > 0:
+        print(f"\nThe search stopped with {unfinished} trial(s) unfinished; continue it with "
+              f"--resume --out {out}", flush=True)
+        raise KeyboardInterrupt
+    return grid
 
 
 def max_epochs(space: SearchSpace) -> int:

@@ -45,6 +45,8 @@ def leaderboard(grid, space: SearchSpace) -> list[Row]:
         wanted = int(config.get("epochs", 3))
         error = str(result.error).strip().splitlines()[-1] if result.error else None
         status = "failed" if error else ("stopped" if len(history) < wanted else "finished")
+        if not error and not history:
+            status = "unfinished"
         seconds = float((result.metrics or {}).get("time_total_s", 0.0) or 0.0)
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix("trial_")
         rows.append(Row(trial_id, config, best["dev"] if best else None,

@@ -72,7 +72,7 @@ def stage2_options(ctx: SearchContext, trial: dict, trial_id: str):
         batch_size=s2.batch_size, workers=s2.workers, seed=int(trial["seed"]),
         cpus_per_worker=ctx.stage2_cpus / s2.workers, save_every=max(50, trial["stage2_steps"] // 4),
         log_every=max(1, trial["stage2_steps"] // 20), run_name=f"stage2-{key}",
-        max_failures=1, wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
+        max_failures=1, progress=False, wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
         wandb_group=ctx.group, wandb_name=f"stage2/{trial['encoder']}/{trial['stage2']}/{key}",
         wandb_dir=ctx.out,
         wandb_tags=[f"search:{ctx.space.name}", f"enc:{trial['encoder']}"],
@@ -126,8 +126,11 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
         def train(resume: bool, on_log) -> dict:
             return pretrain(replace(s2_options, resume=resume, overwrite=not resume), on_log=on_log)
 
-        record, _ = stage2.ensure(Path(s2_options.out), s2_options.steps,
-                                  search_id=ctx.search_id, holder=trial_id, train=train)
+        print(f"{trial_id}: stage 2 {trial['stage2']} for {trial['encoder']} ({key})", flush=True)
+        record, trained = stage2.ensure(Path(s2_options.out), s2_options.steps,
+                                        search_id=ctx.search_id, holder=trial_id, train=train)
+        print(f"{trial_id}: stage 2 {'trained' if trained else 'reused'}: loss "
+              f"{record['results']['loss_first']:.3f} -> {record['results']['loss_last']:.3f}", flush=True)
         init = record["checkpoint"]
     metric = f"dev/{ctx.metric}"
     options = finetune_options(ctx, trial, trial_id, init)
