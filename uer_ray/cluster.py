@@ -55,9 +55,32 @@ class RayStartError(UerRayError):
         super().__init__(f"could not start or reach {where}: {reason}")
 
 
+SETUP_HOOK = "uer_ray.cluster.quiet_worker_logs"
+
+
+def _setup_hook_env() -> dict:
+    """The runtime env that installs ``quiet_worker_logs`` in this job's workers. Inside a
+    submitted job Ray merges it with the job's own runtime env, and refuses a field given
+    twice: a job that names a setup hook of its own keeps it."""
+    import json
+
+    from ray._private.runtime_env.constants import RAY_JOB_CONFIG_JSON_ENV_VAR
+
+    job = os.environ.get(RAY_JOB_CONFIG_JSON_ENV_VAR)
+    if job:
+        try:
+            if (json.loads(job).get("runtime_env") or {}).get("worker_process_setup_hook"):
+                return {}
+        except (ValueError, AttributeError):
+            return {}
+    return {"worker_process_setup_hook": SETUP_HOOK}
+
+
 def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
     if address:
-        ray.init(address=address, **kwargs)
+        # the workers of an attached cluster import uer_ray anyway (they run its training
+        # loops): the hook quiets their per-report log lines as on the embedded cluster
+        ray.init(address=address, runtime_env=_setup_hook_env() or None, **kwargs)
     else:
         # The embedded cluster keeps Ray's default token authentication; its start-up notice
         # about it is not news to a user who ran one command on a laptop.
@@ -68,7 +91,7 @@ def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
             num_cpus=num_cpus or local_num_cpus(),
             include_dashboard=False,
             log_to_driver=True,
-            runtime_env={"worker_process_setup_hook": "uer_ray.cluster.quiet_worker_logs"},
+            runtime_env={"worker_process_setup_hook": SETUP_HOOK},
             **kwargs,
         )
 
@@ -88,7 +111,8 @@ TRAIN_CONTEXT_FILE = ("train", "v2", "_internal", "execution", "context.py")
 
 
 def quiet_worker_logs() -> None:
-    """``worker_process_setup_hook`` of the embedded cluster: runs in every Ray worker process."""
+    """``worker_process_setup_hook`` of every job ``ensure_ray`` starts or attaches: runs in
+    every Ray worker process of the job."""
     import ray
 
     for name, level in NOISY_LOGGERS.items():

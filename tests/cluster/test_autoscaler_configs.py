@@ -115,12 +115,25 @@ def test_pretraining_fits_the_gpu_group(rel, workers, fits):
 
 @pytest.mark.parametrize("rel", CLOUD)
 def test_auto_cpus_on_a_cluster_that_starts_empty(rel):
-    """pretrain sizes workers from the CPUs present at start: a CPU-0 head and no minimum
-    workers give it none, so the command must say --cpus-per-worker."""
+    """pretrain sizes workers from the CPUs present at start: with a CPU-0 head and no minimum
+    workers there are none, and it asks for 1 CPU per worker (the autoscaler adds the nodes);
+    a single CPU at start leaves none for Ray Data, so the command must say --cpus-per-worker."""
     entry = "python run.py pretrain --model bert-base --data /d --out /o --workers 8 --gpu"
-    problems, _ = fit.check_fit(entry, "entrypoint", load(rel))
-    assert named(problems, "entrypoint", "starts with 0 CPU(s)", "--cpus-per-worker"), describe(problems)
+    problems, notes = fit.check_fit(entry, "entrypoint", load(rel))
+    assert not problems, describe(problems)
+    assert any("starts with 0 CPUs" in n and "1 CPU per worker" in n for n in notes), notes
+    cfg = load(rel)
+    cfg["available_node_types"]["head"]["resources"]["CPU"] = 1
+    problems, _ = fit.check_fit(entry, "entrypoint", cfg)
+    assert named(problems, "entrypoint", "starts with 1 CPU(s)", "--cpus-per-worker"), describe(problems)
     cfg = load(rel)
     cfg["available_node_types"]["cpu_spot"]["min_workers"] = 1  # a CPU node that is always up
     problems, _ = fit.check_fit(entry, "entrypoint", cfg)
     assert not problems, describe(problems)
+
+
+@pytest.mark.parametrize(("workers", "fits"), [("1-64", True), ("8-65", False)])
+def test_elastic_workers_must_fit_at_their_maximum(workers, fits):
+    entry = f"python run.py pretrain --model bert-base --data /d --out /o --workers {workers} --gpu"
+    problems, _ = fit.check_fit(entry, "entrypoint", load("aws.yaml"))
+    assert (not problems) == fits, describe(problems)

@@ -134,7 +134,6 @@ def test_head_without_cpu_count_fails_ray_translation(tmp_path):
     ("--wokers 8", ["unrecognized arguments: --wokers"]),
     ("--workers 9 --cpus-per-worker 1", ["9 workers wanted", "at most 8 fit on gpu"]),
     ("--cpus-per-worker 1 --cpus-per-worker 9", ["fits no worker node type"]),
-    ("", ["starts with 0 CPU(s)", "pass --cpus-per-worker"]),
 ])  # fmt: skip
 def test_pretrain_entrypoint_checked_and_placed(tmp_path, change, words):
     def edit(doc):
@@ -155,3 +154,14 @@ def test_vendored_crds_match_their_readme():
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         assert f"{digest}  {name}" in readme, name
     assert "Apache License" in (folder / "LICENSE").read_text()
+
+
+def test_pretrain_job_on_a_cluster_that_starts_without_cpus():
+    """The RayJob's cluster starts with a CPU-0 head and no worker pods, and the entrypoint
+    gives no --cpus-per-worker: pretrain asks for 1 CPU per worker, which the validator says."""
+    from uer_ray.clusters.validate import check_paths
+
+    assert "--cpus-per-worker" not in load("kuberay/rayjob-pretrain.yaml")["spec"]["entrypoint"]
+    (report,) = check_paths([CLUSTER / "kuberay" / "rayjob-pretrain.yaml"])
+    assert report.ok, report.text()
+    assert any("starts with 0 CPUs" in n for n in report.notes), report.notes

@@ -30,3 +30,20 @@ def test_a_trial_budget_sizes_the_workers():
     assert cpus_per_worker(WorkerSpec(workers=2, cpus_budget=16), 4, streams_data=True) == 1.0
     with pytest.raises(UerRayError, match="this run's budget is 1 CPU"):
         cpus_per_worker(WorkerSpec(workers=1, cpus_budget=1), 4, streams_data=True)
+
+
+def test_a_cluster_without_cpus_asks_for_one_cpu_per_worker(capsys):
+    """A CPU-less head whose autoscaler adds nodes on demand: the run asks for what the
+    autoscaler should bring (and says so) instead of refusing to start."""
+    assert cpus_per_worker(WorkerSpec(workers=2), 0, streams_data=True) == 1.0
+    assert "no CPUs yet: asking for 1 CPU per training worker (2 in all)" in capsys.readouterr().out
+    with pytest.raises(UerRayError, match="budget is 0 CPU"):  # a trial's share is still a share
+        cpus_per_worker(WorkerSpec(workers=1, cpus_budget=2), 0, streams_data=True)
+
+
+def test_elastic_workers_are_sized_for_their_maximum():
+    from uer_ray.train.driver import worker_range
+
+    assert worker_range(WorkerSpec(workers=(1, 4))) == (1, 4)
+    assert worker_range(WorkerSpec(workers=3)) == (3, 3)
+    assert cpus_per_worker(WorkerSpec(workers=(1, 4)), 4, streams_data=True) == 0.75

@@ -53,9 +53,10 @@ def test_worker_config_paths_are_absolute(bert_shards, zh_vocab, tiny_bert_json,
     info = load_shard_info(bert_shards, vocab=zh_vocab)
     config = model_config_for(tiny_bert_json, info, targets=None, init=None)
     opts = PretrainOptions(model=tiny_bert_json, data=str(bert_shards), out="out", init="stage1/final")
-    wc = worker_config(opts, info, config, {"wandb_id": "x"})
+    wc = worker_config(opts, info, config)
     assert wc["init"] == str(tmp_path / "stage1" / "final")
-    assert wc["metrics_path"] == str(tmp_path / "out" / "metrics.jsonl")
+    assert wc["meta"]["data"] == str(bert_shards.absolute())
+    assert "metrics_path" not in wc and "wandb" not in wc  # the driver writes the log
     # small shards are kept in memory unless told otherwise
     assert cache_data(opts, info.manifest) is True
     assert cache_data(PretrainOptions(model="m", data="d", out="o", cache_data="off"), info.manifest) is False

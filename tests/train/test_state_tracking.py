@@ -114,3 +114,63 @@ def test_driver_bar_writes_each_state_line_once(monkeypatch, capsys):
     bar.close()
     assert builtins.print is ray_train_print  # restored after each call
     assert capsys.readouterr().out.splitlines() == ["state x+=3", "state desc=loss 1.0", "state closed"]
+
+
+def test_driver_log_acts_on_restart_records_in_order(tmp_path):
+    """The driver's log: a restarted worker group's ``restart_from`` drops the lines after its
+    checkpoint, the lines that follow are appended; ``on_log`` sees every line, never a
+    control record; W&B gets each step once (it cannot step back)."""
+    from uer_ray.tracking.wandb_files import read_runs
+    from uer_ray.train.runlog import DriverLog
+
+    seen = []
+    wandb = {"project": "p", "name": "n", "mode": "offline", "run_id": "abc123",
+             "dir": str(tmp_path), "job_type": "pretrain"}
+    with DriverLog(tmp_path / "metrics.jsonl", wandb=wandb, config={"k": 1},
+                   on_log=seen.append) as log:
+        log({"restart_from": 0, "workers": 1})
+        for step, loss in ((5, 3.0), (10, 2.0), (15, 1.5)):
+            log({"step": step, "loss": loss, "workers": 1})
+        log({"restart_from": 10, "workers": 2})  # step 15 is trained again, by 2 workers
+        for step, loss in ((15, 1.4), (20, 1.0)):
+            log({"step": step, "loss": loss, "workers": 2})
+    lines = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["loss"], r["workers"]) for r in lines] == [
+        (5, 3.0, 1), (10, 2.0, 1), (15, 1.4, 2), (20, 1.0, 2)]
+    assert [r["step"] for r in seen] == [5, 10, 15, 15, 20]
+    assert [r["workers"] for r in log.restarts] == [1, 2]
+    (run,) = read_runs(tmp_path)
+    history = [(row["_step"], row["loss"]) for row in run.history if "loss" in row]
+    assert history == [(5, 3.0), (10, 2.0), (15, 1.5), (20, 1.0)]
+    assert run.summary["loss"] == 1.0 and run.config["k"] == 1
+
+
+def test_position_rescales_the_epoch_share_when_the_world_size_changes():
+    pos = st.Position(step=10, epoch=1, batches_in_epoch=12, micro_batches=40, world=1)
+    assert pos.resized(2).batches_in_epoch == 6 and pos.resized(2).world == 2
+    assert pos.resized(1) == pos
+    assert st.Position(batches_in_epoch=12).resized(3).batches_in_epoch == 12  # unknown: as is
+    assert st.Position(batches_in_epoch=5, world=2).resized(1).batches_in_epoch == 10
+
+
+def test_window_counts_rows():
+    w = Window()
+    w.add({"loss": 1.0}, tokens=10, rows=4)
+    w.add({"loss": 1.0}, tokens=10, rows=4)
+    assert w.reduce(world=1)["rows"] == 8
+
+
+def test_parse_workers_and_elastic_options():
+    import argparse
+
+    from uer_ray.cli.pretrain import parse_workers
+    from uer_ray.train.pretrain import PretrainOptions
+
+    assert parse_workers("4") == 4 and parse_workers("2-8") == (2, 8) and parse_workers("3-3") == 3
+    for bad in ("0", "3-2", "x", "1-"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_workers(bad)
+    o = PretrainOptions(out="o", workers=[1, 2])
+    assert o.workers == (1, 2) and (o.min_workers, o.max_workers) == (1, 2)
+    assert PretrainOptions.from_dict(o.to_dict()) == o  # run.json round trip
+    assert PretrainOptions(out="o", workers=(2, 2)).workers == 2

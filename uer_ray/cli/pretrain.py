@@ -28,6 +28,18 @@ def parse_targets(text: str) -> dict[str, float]:
     return out
 
 
+def parse_workers(text: str) -> int | tuple[int, int]:
+    """``"4"`` -> 4; ``"2-8"`` -> (2, 8), an elastic run (``"4-4"`` is 4)."""
+    low, sep, high = text.partition("-")
+    try:
+        values = (int(low), int(high)) if sep else (int(low),)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N or MIN-MAX (e.g. 4 or 2-8)") from None
+    if min(values) < 1 or values[0] > values[-1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 1 <= MIN <= MAX")
+    return values[0] if values[0] == values[-1] else values
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to train")
     g.add_argument(
@@ -83,13 +95,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g = p.add_argument_group("Ray")
-    g.add_argument("--workers", type=int, default=1, help="training workers (DDP)")
+    g.add_argument("--workers", type=parse_workers, default=1, metavar="N|MIN-MAX",
+                   help="training workers (DDP); MIN-MAX: elastic, starts with what fits (at "
+                   "least MIN) and grows to MAX as nodes join")
+    g.add_argument("--resize-interval", type=float, default=60.0, metavar="SECONDS",
+                   help="how often an elastic run looks for capacity to grow into (default 60)")
     g.add_argument("--cpus-per-worker", type=float, help="CPUs reserved per worker (default: auto)")
     g.add_argument("--gpu", action="store_true", help="one GPU per worker, nccl, bf16 autocast")
     g.add_argument("--no-bf16", dest="bf16", action="store_false", help="fp32 on GPU")
     g.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or local)")
-    g.add_argument("--storage", help="Ray Train checkpoint storage: a shared folder or a URI such "
-                   "as s3://bucket/runs (default: OUT/ray)")
+    g.add_argument("--storage", help="Ray Train checkpoint storage: a folder every node sees or a "
+                   "URI such as s3://bucket/runs/NAME (default: OUT/ray); the run's checkpoints go "
+                   "to STORAGE/pretrain/")
     g.add_argument(
         "--max-failures",
         type=int,
@@ -122,7 +139,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uer_ray.train.pretrain import PretrainOptions, pretrain, summary_paragraph
+    from uer_ray.train.pretrain import PretrainOptions, pretrain
+    from uer_ray.train.pretrain_record import summary_paragraph
 
     fields = PretrainOptions.__dataclass_fields__
     options = PretrainOptions(**{k: v for k, v in vars(args).items() if k in fields})

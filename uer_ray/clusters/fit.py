@@ -5,7 +5,8 @@ training worker, and placed on the cluster's node types as Ray's autoscaler sees
 
 A pre-training worker asks for ``{"CPU": c, "GPU": 1 if --gpu}``: ``c`` is ``--cpus-per-worker``,
 else 1 (what ``uer_ray.train.driver.cpus_per_worker`` gives whenever the cluster has a CPU to
-spare for Ray Data). Workers never go to the head. Ray Data's read tasks need a whole CPU each,
+spare for Ray Data, and on a cluster that starts with no CPU at all). An elastic
+``--workers MIN-MAX`` must fit at MAX. Workers never go to the head. Ray Data's read tasks need a whole CPU each,
 so at least one CPU must stay free somewhere once every worker is placed.
 """
 
@@ -115,21 +116,27 @@ def cpus_at_start(node_types: dict[str, dict], head: str | None) -> float:
     return total
 
 
-def auto_cpus(node_types: dict[str, dict], head: str | None, where: str) -> list[Problem]:
+def auto_cpus(node_types: dict[str, dict], head: str | None, where: str) -> tuple[list[Problem], list[str]]:
     """Without ``--cpus-per-worker`` the driver sizes workers from the CPUs present when it
-    starts (``uer_ray.train.driver.cpus_per_worker``), and refuses a cluster with no CPU to spare
-    for Ray Data: a cluster that scales up from a CPU-less head has none at that moment."""
+    starts (``uer_ray.train.driver.cpus_per_worker``). A cluster that starts with no CPU at all
+    (a CPU-less head, no minimum workers) gets 1 CPU per worker, which the autoscaler then
+    brings; one that starts with a single CPU has none to spare for Ray Data and is refused
+    before the autoscaler could add a node. Returns (problems, notes)."""
     cpus = cpus_at_start(node_types, head)
+    if cpus == 0:
+        return [], [f"{where}: the cluster starts with 0 CPUs: pretrain asks for 1 CPU per worker "
+                    "and the autoscaler adds the nodes"]
     if cpus - 1 > 0:
-        return []
+        return [], []
     return [
         Problem(
             where,
-            f"no --cpus-per-worker, and the cluster starts with {cpus:g} CPU(s): the run would "
-            "stop before the autoscaler adds a node; pass --cpus-per-worker (e.g. 1)",
+            f"no --cpus-per-worker, and the cluster starts with {cpus:g} CPU(s), none to spare "
+            "for Ray Data: the run would stop before the autoscaler adds a node; pass "
+            "--cpus-per-worker (e.g. 1)",
             "fit",
         )
-    ]
+    ], []
 
 
 def check_fit(entrypoint: str, where: str, autoscaling: dict) -> tuple[list[Problem], list[str]]:
@@ -143,7 +150,8 @@ def check_fit(entrypoint: str, where: str, autoscaling: dict) -> tuple[list[Prob
     types, head = autoscaling["available_node_types"], autoscaling.get("head_node_type")
     problems = place(need, types, head)
     if args.cpus_per_worker is None:
-        problems += auto_cpus(types, head, where)
+        more, said = auto_cpus(types, head, where)
+        problems, notes = problems + more, notes + said
     if not problems:
         notes.append(f"{where}: {need.count} x {need.bundle} fit")
     return problems, notes

@@ -1,7 +1,7 @@
 """The stream of training batches one worker sees: its Ray Data shard, epoch after epoch.
 
 Streaming (any corpus size): each epoch re-executes the streaming read (files in a new order, see
-``pretrain.build_dataset``) and shuffles rows locally in a buffer seeded by (seed, rank, epoch).
+``inputs.build_dataset``) and shuffles rows locally in a buffer seeded by (seed, rank, epoch).
 
 Cached (small corpora, ``--cache-data``): the first epoch reads the worker's shard once into
 memory; every epoch then takes the rows in a permutation seeded by (seed, rank, epoch). A Ray

@@ -5,8 +5,11 @@ pre-training and fine-tuning to use Ray.
 budget the caller gives (a search trial's share; the whole cluster by default) so that they never
 starve Ray Data read tasks (on a 2-CPU machine two 1-CPU workers leave nothing for reads and the
 run hangs; see RAY_NOTES), chooses gloo on CPU and nccl on GPU, keeps checkpoints under
-``out_dir/ray`` (an absolute path, as Ray requires) or ``RunSpec.storage``, restarts failed
-workers from the latest checkpoint and keeps the last K checkpoints. The run is named exactly
+``out_dir/ray`` (an absolute path, as Ray requires) or ``RunSpec.storage`` (a shared folder or a
+URI: ``uer_ray.train.run_storage``), restarts failed workers from the latest checkpoint and keeps
+the last K checkpoints. ``WorkerSpec(workers=(min, max))`` is an elastic run (Ray Train V2): it
+starts with what fits, at least ``min``, and restarts from its latest checkpoint with more
+workers when capacity joins, up to ``max``. The run is named exactly
 ``RunSpec.name``: calling ``fit`` again with the same storage and name resumes a stopped run
 from its latest checkpoint (Ray's run snapshot), which is how a restored search trial finds it.
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from uer_ray.errors import UerRayError
+from uer_ray.train.run_storage import clear_run, has_run, run_folder, run_location, storage_path
+
+__all__ = ["RunSpec", "WorkerSpec", "clear_run", "cpus_per_worker", "emit", "fit", "has_run",
+           "run_folder", "run_location", "storage_path"]
 
 # Environment variables the workers must see as the driver does (W&B offline mode, its folder).
 _FORWARDED_ENV = (
@@ -50,12 +56,16 @@ class WorkerSpec:
     """How many training workers and what each one holds.
 
     ``cpus_per_worker=None`` picks 1 CPU per worker when that leaves at least one whole CPU for
-    Ray Data (whenever datasets are streamed), and a fraction otherwise. ``cpus_budget`` is how
-    many CPUs the run may take in all — a search trial passes its share, so that concurrent
-    trials never oversubscribe a machine; None means the whole cluster.
+    Ray Data (whenever datasets are streamed), and a fraction otherwise; on a cluster with no CPU
+    yet (a CPU-less head whose autoscaler adds nodes on demand) it asks for 1 CPU per worker.
+    ``cpus_budget`` is how many CPUs the run may take in all — a search trial passes its share,
+    so that concurrent trials never oversubscribe a machine; None means the whole cluster.
+    ``workers=(min, max)`` is an elastic run; ``resize_interval_s`` is how often it looks for
+    capacity to grow into.
     """
 
-    workers: int = 1
+    workers: int | tuple[int, int] = 1
+    resize_interval_s: float | None = None
     use_gpu: bool = False
     cpus_per_worker: float | None = None
     cpus_budget: float | None = None
@@ -78,28 +88,13 @@ class RunSpec:
 
     @property
     def storage_path(self) -> str:
-        return self.storage or str(storage_path(self.out_dir))
+        return storage_path(self.out_dir, self.storage)
 
 
-def storage_path(out_dir: str | Path) -> Path:
-    """The default Ray Train storage folder of a run whose outputs go to ``out_dir``."""
-    return Path(out_dir).expanduser().absolute() / "ray"
-
-
-def run_folder(out_dir: str | Path, name: str) -> Path:
-    """Ray Train's folder for run ``name`` (checkpoints and the run snapshot), default storage."""
-    return storage_path(out_dir) / name
-
-
-def has_run(out_dir: str | Path, name: str) -> bool:
-    """Whether ``out_dir`` already holds a (possibly stopped) run called ``name``."""
-    folder = run_folder(out_dir, name)
-    return folder.is_dir() and any(folder.iterdir())
-
-
-def clear_run(out_dir: str | Path, name: str) -> None:
-    """Forget a previous run called ``name`` so that the next ``fit`` starts fresh."""
-    shutil.rmtree(run_folder(out_dir, name), ignore_errors=True)
+def worker_range(spec: WorkerSpec) -> tuple[int, int]:
+    """(min, max) workers of a spec (equal for a fixed size)."""
+    w = spec.workers
+    return (int(w[0]), int(w[-1])) if isinstance(w, (tuple, list)) else (int(w), int(w))
 
 
 def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> float:
@@ -110,6 +105,13 @@ def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> 
     """
     if spec.cpus_per_worker is not None:
         return float(spec.cpus_per_worker)
+    if spec.cpus_budget is None and total_cpus <= 0:
+        # Nothing can run on a cluster without CPUs until nodes join: it scales up from a
+        # CPU-less head. One CPU per worker is what the autoscaler is asked for.
+        print(f"The Ray cluster has no CPUs yet: asking for 1 CPU per training worker "
+              f"({worker_range(spec)[1]} in all) for the autoscaler to add nodes; pass "
+              "--cpus-per-worker to choose.", flush=True)
+        return 1.0
     budget = total_cpus if spec.cpus_budget is None else min(spec.cpus_budget, total_cpus)
     free_needed = 1.0 if streams_data else 0.0
     room = budget - free_needed
@@ -119,10 +121,11 @@ def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> 
             f"{where} {budget:g} CPU(s): not enough to run training workers "
             "and stream data; add CPUs or pass an explicit CPU count per worker"
         )
-    if spec.workers * 1.0 <= room:
+    most = worker_range(spec)[1]
+    if most * 1.0 <= room:
         return 1.0
     # Round down to a hundredth so that the sum never exceeds the room left.
-    return max(0.01, int(100 * room / spec.workers) / 100)
+    return max(0.01, int(100 * room / most) / 100)
 
 
 def worker_threads(config: dict) -> int:
@@ -176,6 +179,18 @@ def _own_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _scaling(workers: WorkerSpec, resources: dict[str, float]):
+    """Ray Train's ScalingConfig: a fixed size, or ``(min, max)`` for an elastic run."""
+    from ray.train import ScalingConfig
+
+    low, high = worker_range(workers)
+    extra = {}
+    if low != high and workers.resize_interval_s is not None:
+        extra["elastic_resize_monitor_interval_s"] = float(workers.resize_interval_s)
+    return ScalingConfig(num_workers=low if low == high else (low, high),
+                         use_gpu=workers.use_gpu, resources_per_worker=resources, **extra)
 
 
 def emit(config: dict, record: dict) -> None:
@@ -244,12 +259,13 @@ def fit(
     the run has ended.
     """
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     workers = workers or WorkerSpec()
-    if workers.workers < 1:
-        raise UerRayError(f"need at least 1 worker, got {workers.workers}")
+    low, high = worker_range(workers)
+    if low < 1 or high < low:
+        raise UerRayError(f"need at least 1 worker (and MIN <= MAX), got {workers.workers}")
     total = float(ray.cluster_resources().get("CPU", 0))
     cpus = cpus_per_worker(workers, total, streams_data=bool(datasets))
     share = workers.cpus_per_worker if workers.cpus_budget is None else cpus
@@ -267,9 +283,7 @@ def fit(
             torch_config=TorchConfig(
                 backend=workers.backend or ("nccl" if workers.use_gpu else "gloo")
             ),
-            scaling_config=ScalingConfig(
-                num_workers=workers.workers, use_gpu=workers.use_gpu, resources_per_worker=resources
-            ),
+            scaling_config=_scaling(workers, resources),
             run_config=RunConfig(
                 name=run.name,
                 storage_path=run.storage_path,

@@ -1,10 +1,12 @@
 """What pre-training reads before it starts: the shard folder's manifest and tokenizer, and the
 model config that must agree with both (DESIGN §3: training refuses a shard folder whose
-manifest does not match the model's vocabulary)."""
+manifest does not match the model's vocabulary), the model checks made on the driver before Ray
+starts, and the shards as the streaming Ray Dataset the workers read."""
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,3 +152,56 @@ def check_targets(model_config: dict, info: ShardInfo) -> None:
                 f"preprocess with processor {PROCESSOR_HINT[column]} or drop the target "
                 f"(--targets {','.join(f'{t}:{w:g}' for t, w in model_config['targets'].items() if t != target) or 'mlm:1'})"
             )
+
+
+def check_model_names(o, init: str | None) -> None:
+    """The model config's keys and module names (preset, encoder, targets), before any file of
+    the run is read."""
+    from uer_ray.models import load_preset, read_config
+    from uer_ray.models.builder import check_names
+
+    config = dict(load_preset(o.model)) if o.model is not None else read_config(init).to_dict()
+    if o.targets:
+        config["targets"] = dict(o.targets)
+    check_names(config, str(o.model if isinstance(o.model, str) else init or "model"))
+
+
+def check_buildable(model_config: dict) -> int:
+    """Build the model on PyTorch's meta device (no memory, full size): unknown module names,
+    options and widths that do not chain fail here, on the driver, instead of inside every Ray
+    worker after start-up. Returns the parameter count."""
+    import torch
+
+    from uer_ray.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(model_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_dataset(o, info: ShardInfo):
+    """The shards as a streaming Ray Dataset (no full materialisation, whatever the corpus size),
+    and the ``DataConfig`` that feeds it to the workers.
+
+    Files are read in a seeded random order that changes every epoch; each worker also shuffles
+    rows in a local buffer seeded by (seed, rank, epoch). ``--deterministic`` keeps one file
+    order for every epoch and delivers blocks in that order, so that a resumed run (whose Ray
+    Data executions restart from zero) replays exactly the batches of an uninterrupted one.
+    """
+    import ray.data
+    from ray.data import FileShuffleConfig
+    from ray.train import DataConfig
+
+    from uer_ray.data import shard_files
+
+    shuffle = FileShuffleConfig(seed=o.seed, reseed_after_execution=not o.deterministic)
+    files = [str(Path(f).absolute()) for f in shard_files(o.data, info.manifest)]
+    ds = ray.data.read_parquet(files, shuffle=shuffle)
+    # Ray Train replaces a dataset's execution options with its ingest defaults: order must be
+    # requested through the DataConfig.
+    with warnings.catch_warnings():
+        # Ray's own defaults set a field that Ray has deprecated; the notice is not for users.
+        warnings.filterwarnings("ignore", message=".*exclude_resources.*")
+        options = DataConfig.default_ingest_options()
+    options.preserve_order = o.deterministic
+    return ds, DataConfig(execution_options={"train": options})

@@ -9,7 +9,12 @@ Output folder::
     metrics.json    the summary
     run.json        options of the run (``--resume`` reads them)
     ray/pretrain/   Ray Train storage: checkpoint_<step>/ (model/ + trainer_state.pt), run snapshot
-    wandb/          offline W&B runs (rank 0 only)
+                    (elsewhere with ``--storage``: a folder every node sees, or s3:// / gs://)
+    wandb/          offline W&B runs
+
+Everything but the checkpoints is written by this process, the driver: world rank 0 sends its
+log lines here (``uer_ray.train.runlog``), so the output folder need not be on a disk that the
+training nodes see.
 """
 
 from __future__ import annotations
@@ -18,18 +23,28 @@ import json
 import shutil
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from uer_ray.atomic import atomic_dir, write_json
+from uer_ray.atomic import write_json
 from uer_ray.config import Options
-from uer_ray.errors import InputError, OptionsError, UerRayError
+from uer_ray.errors import OptionsError, UerRayError
 from uer_ray.train import driver
-from uer_ray.train.inputs import ShardInfo, check_targets, load_shard_info, model_config_for
-from uer_ray.train.state import MODEL_DIR
+from uer_ray.train.inputs import (
+    ShardInfo,
+    build_dataset,
+    check_buildable,
+    check_model_names,
+    check_targets,
+    load_shard_info,
+    model_config_for,
+)
+from uer_ray.train.pretrain_record import finish, summary_paragraph
+
+__all__ = ["PretrainOptions", "build_dataset", "cache_data", "pretrain", "summary_paragraph",
+           "worker_config"]
 
 RUN_NAME = "pretrain"
 CACHE_AUTO_BYTES = 256 * 2**20
@@ -62,7 +77,10 @@ class PretrainOptions(Options):
     save_every: int = 500
     keep: int = 2
     log_every: int = 10
-    workers: int = 1
+    workers: int | tuple[int, int] = 1
+    """training workers, or ``(min, max)`` for an elastic run that grows when capacity joins"""
+    resize_interval: float = 60.0
+    """seconds between an elastic run's checks for capacity to grow into (Ray Train's default)"""
     cpus_per_worker: float | None = None
     cpus_budget: float | None = None
     """CPUs the run may take in all (a search trial's share; None: the whole cluster)"""
@@ -102,6 +120,23 @@ class PretrainOptions(Options):
     zoo: str | None = None
     """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
+    def __post_init__(self):
+        # (n, n) is a fixed size; a list (from JSON or Python) is the same range as a tuple
+        w = self.workers
+        if isinstance(w, list):
+            w = tuple(w)
+        if isinstance(w, tuple) and len(w) == 2 and w[0] == w[1]:
+            w = w[0]
+        object.__setattr__(self, "workers", w)
+
+    @property
+    def min_workers(self) -> int:
+        return self.workers[0] if isinstance(self.workers, tuple) else self.workers
+
+    @property
+    def max_workers(self) -> int:
+        return self.workers[-1] if isinstance(self.workers, tuple) else self.workers
+
     @property
     def warmup_steps(self) -> int:
         return int(round(self.warmup * self.steps)) if self.warmup < 1 else int(self.warmup)
@@ -109,7 +144,7 @@ class PretrainOptions(Options):
 
 # Options that say how to run, not what to train: --resume may change them freely.
 OPERATIONAL = frozenset({"resume", "overwrite", "address", "max_failures", "cpus_per_worker",
-                         "cpus_budget", "wandb_mode", "publish", "zoo"})
+                         "cpus_budget", "wandb_mode", "publish", "zoo", "resize_interval"})
 CHOICES = {"schedule": ("linear", "cosine", "constant"), "masking": ("token", "whole_word", "span"),
            "cache_data": ("auto", "on", "off")}
 
@@ -122,11 +157,13 @@ def _check_options(o: PretrainOptions) -> None:
         "save_every": o.save_every,
         "keep": o.keep,
         "log_every": o.log_every,
-        "workers": o.workers,
+        "workers": o.min_workers,
     }
     for name, value in positive.items():
         if value < 1:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if isinstance(o.workers, tuple) and (len(o.workers) != 2 or o.min_workers > o.max_workers):
+        raise OptionsError(f"--workers MIN-MAX needs MIN <= MAX, got {o.workers}")
     if o.lr <= 0 or o.warmup < 0 or o.clip < 0:
         raise OptionsError("--lr must be > 0, --warmup and --clip >= 0")
     if o.model is None and o.init is None:
@@ -145,20 +182,23 @@ def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     if o.cache_data != "auto":
         return o.cache_data == "on"
     token_columns = sum(c in ("input_ids", "segment_ids", "tgt_ids") for c in manifest["columns"])
-    estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.workers
+    estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.min_workers
     return estimate <= CACHE_AUTO_BYTES
 
 
 def _new_run(o: PretrainOptions) -> dict:
     """Create the output folder of a fresh run; returns run.json's content."""
     out = Path(o.out)
-    if (out / "run.json").exists() or driver.has_run(out, o.run_name):
+    stored = driver.has_run(out, o.run_name, o.storage)
+    if (out / "run.json").exists() or stored:
         if not o.overwrite:
+            where = f"{out}" if not stored or not o.storage else \
+                f"the storage {driver.run_location(out, o.run_name, o.storage)}"
             raise OptionsError(
-                f"{out} already holds a pre-training run: pass --resume to continue it, "
-                "--overwrite to start over, or choose another --out"
+                f"{where} already holds a pre-training run: pass --resume to continue it, "
+                "--overwrite to start over, or choose another --out (or --storage)"
             )
-        driver.clear_run(out, o.run_name)
+        driver.clear_run(out, o.run_name, o.storage)
         for name in ("metrics.jsonl", "metrics.json", "final", "wandb"):
             p = out / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -224,40 +264,28 @@ def _resume(o: PretrainOptions, explicit: Collection[str] | None) -> Resumed:
     return Resumed(merged, run, extended, done)
 
 
-def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: dict,
-                  on_step: Callable[[int, int], None] | None = None,
-                  init: str | None = None) -> dict:
-    """The plain dict every worker receives (``uer_ray.train.worker.pretrain_worker``)."""
-    from uer_ray.tracking import describe_model
-
-    out = Path(o.out).absolute()
-    # absolute: Ray Train workers run in their own working directory
-    init = init or (str(Path(o.init).absolute()) if o.init else None)
-    masking = None
-    if "mlm" in model_config["targets"]:
-        masking = {"prob": o.mask_prob, "strategy": o.masking}
-    names = describe_model(model_config)
-    meta = {
+def run_meta(o: PretrainOptions, info: ShardInfo, init: str | None) -> dict:
+    """What produced the run: saved in every checkpoint's meta.json and in the W&B config."""
+    return {
         "data": str(Path(o.data).absolute()),
         "manifest_sha256": info.manifest_sha256,
         "processor": info.processor,
         "model_source": o.model,
         "init": init,
-        "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
         "options": o.to_dict(),
     }
-    wandb = None
-    if (o.wandb_mode or "") != "disabled":
-        wandb = {
-            "project": o.wandb_project,
-            "name": o.wandb_name or names["name"],
-            "group": o.wandb_group or names["group"],
-            "tags": [*names["tags"], *o.wandb_tags],
-            "mode": o.wandb_mode,
-            "job_type": "pretrain",
-            "run_id": run["wandb_id"],
-            "dir": str(Path(o.wandb_dir).absolute()) if o.wandb_dir else str(out),
-        }
+
+
+def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict,
+                  on_step: Callable[[int, int], None] | None = None,
+                  init: str | None = None) -> dict:
+    """The plain dict every worker receives (``uer_ray.train.worker.pretrain_worker``). Nothing
+    in it names a file of the output folder: the workers write no file there."""
+    # absolute: Ray Train workers run in their own working directory
+    init = init or (str(Path(o.init).absolute()) if o.init else None)
+    masking = None
+    if "mlm" in model_config["targets"]:
+        masking = {"prob": o.mask_prob, "strategy": o.masking}
     return {
         "model_config": model_config,
         "tokenizer": info.tokenizer,
@@ -279,41 +307,10 @@ def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict, run: 
         "compile": o.compile,
         "shuffle_buffer": o.shuffle_buffer,
         "cache_data": cache_data(o, info.manifest),
-        "metrics_path": str(out / "metrics.jsonl"),
-        "wandb": wandb,
-        "meta": meta,
-        "wandb_config": dict(o.wandb_config),
+        "meta": run_meta(o, info, init),
         "progress": o.progress,
         "on_step": on_step,
     }
-
-
-def build_dataset(o: PretrainOptions, info: ShardInfo):
-    """The shards as a streaming Ray Dataset (no full materialisation, whatever the corpus size),
-    and the ``DataConfig`` that feeds it to the workers.
-
-    Files are read in a seeded random order that changes every epoch; each worker also shuffles
-    rows in a local buffer seeded by (seed, rank, epoch). ``--deterministic`` keeps one file
-    order for every epoch and delivers blocks in that order, so that a resumed run (whose Ray
-    Data executions restart from zero) replays exactly the batches of an uninterrupted one.
-    """
-    import ray.data
-    from ray.data import FileShuffleConfig
-    from ray.train import DataConfig
-
-    from uer_ray.data import shard_files
-
-    shuffle = FileShuffleConfig(seed=o.seed, reseed_after_execution=not o.deterministic)
-    files = [str(Path(f).absolute()) for f in shard_files(o.data, info.manifest)]
-    ds = ray.data.read_parquet(files, shuffle=shuffle)
-    # Ray Train replaces a dataset's execution options with its ingest defaults: order must be
-    # requested through the DataConfig.
-    with warnings.catch_warnings():
-        # Ray's own defaults set a field that Ray has deprecated; the notice is not for users.
-        warnings.filterwarnings("ignore", message=".*exclude_resources.*")
-        options = DataConfig.default_ingest_options()
-    options.preserve_order = o.deterministic
-    return ds, DataConfig(execution_options={"train": options})
 
 
 def pretrain(
@@ -359,128 +356,31 @@ def pretrain(
     started = time.time()
     ensure_ray(o.address)
     quiet_data_progress()  # also when Ray was started by someone else (a search trial)
+    from uer_ray.tracking import describe_model
+    from uer_ray.train.runlog import DriverLog, wandb_settings
     from uer_ray.train.worker import pretrain_worker
 
     dataset, data_config = build_dataset(o, info)
-    result = driver.fit(
-        pretrain_worker,
-        worker_config(o, info, model_config, run, on_step=on_step, init=init),
-        run=driver.RunSpec(
-            out_dir=o.out, name=run["name"], max_failures=o.max_failures, keep_checkpoints=o.keep,
-            storage=o.storage,
-        ),
-        workers=driver.WorkerSpec(
-            workers=o.workers, use_gpu=o.gpu, cpus_per_worker=o.cpus_per_worker,
-            cpus_budget=o.cpus_budget,
-        ),
-        datasets={"train": dataset},
-        dataset_config=data_config,
-        on_record=on_log,
-    )
+    wandb = wandb_settings(o, describe_model(model_config), run)
+    with DriverLog(Path(o.out) / "metrics.jsonl", wandb=wandb, on_log=on_log,
+                   config={**run_meta(o, info, init), **o.wandb_config}) as log:
+        result = driver.fit(
+            pretrain_worker, worker_config(o, info, model_config, on_step=on_step, init=init),
+            run=driver.RunSpec(out_dir=o.out, name=run["name"], max_failures=o.max_failures,
+                               keep_checkpoints=o.keep, storage=o.storage),
+            workers=driver.WorkerSpec(workers=o.workers, use_gpu=o.gpu,
+                                      cpus_per_worker=o.cpus_per_worker, cpus_budget=o.cpus_budget,
+                                      resize_interval_s=o.resize_interval),
+            datasets={"train": dataset}, dataset_config=data_config, on_record=log)
     if result.error is not None:
         raise UerRayError(f"training failed: {result.error}") from result.error
     if result.checkpoint is None:
         raise UerRayError("training ended without a checkpoint")
     extended = resumed.extended if resumed is not None else None
-    record = _finish(o, info, result, started, model_config, parameters, extended, init,
-                     entry_of(init) if init else None)
+    record = finish(o, info, result, started, model_config, parameters, extended, init,
+                    entry_of(init) if init else None, restarts=max(0, len(log.restarts) - 1))
     if o.publish is not None:
         from uer_ray.train.finetune import publish_result
 
         record = {**record, "published": publish_result(record, o.publish, o.zoo)}
     return record
-
-
-def check_model_names(o: PretrainOptions, init: str | None) -> None:
-    """The model config's keys and module names (preset, encoder, targets), before any file of
-    the run is read."""
-    from uer_ray.models import load_preset, read_config
-    from uer_ray.models.builder import check_names
-
-    config = dict(load_preset(o.model)) if o.model is not None else read_config(init).to_dict()
-    if o.targets:
-        config["targets"] = dict(o.targets)
-    check_names(config, str(o.model if isinstance(o.model, str) else init or "model"))
-
-
-def check_buildable(model_config: dict) -> int:
-    """Build the model on PyTorch's meta device (no memory, full size): unknown module names,
-    options and widths that do not chain fail here, on the driver, instead of inside every Ray
-    worker after start-up. Returns the parameter count."""
-    import torch
-
-    from uer_ray.models import build_model
-
-    with torch.device("meta"):
-        model = build_model(model_config)
-    return sum(p.numel() for p in model.parameters())
-
-
-def _finish(o: PretrainOptions, info: ShardInfo, result, started: float, model_config: dict,
-            parameters: int, extended: dict | None, init: str | None,
-            init_entry: str | None = None) -> dict:
-    from uer_ray.records import build_record, model_section, parent_of
-    from uer_ray.tracking import describe_model as names_of
-    from uer_ray.tracking import read_metrics
-
-    out = Path(o.out)
-    with result.checkpoint.as_directory() as d, atomic_dir(out / "final") as final:
-        shutil.copytree(Path(d) / MODEL_DIR, final, dirs_exist_ok=True)
-    records = read_metrics(out / "metrics.jsonl")
-    if not records:
-        raise InputError("no metrics were logged", str(out / "metrics.jsonl"))
-    first, last = records[0], records[-1]
-    speeds = [r["tokens_per_s"] for r in records[1:]] or [first["tokens_per_s"]]
-    final_metrics = {k: v for k, v in last.items() if k not in ("step", "epoch", "time")}
-    results = {
-        "steps": last["step"],
-        "epochs": last["epoch"],
-        "loss_first": first["loss"],
-        "loss_last": last["loss"],
-        "final": final_metrics,
-        "tokens_seen": last.get("tokens_seen"),
-        "tokens_per_s": sum(speeds) / len(speeds),
-        "effective_batch_size": o.batch_size * o.grad_accum * o.workers,
-        "workers": o.workers,
-        "extended": extended,
-    }
-    manifest = info.manifest
-    dataset = Path(o.data).absolute().name
-    data = {"pretrain": {
-        "shards": str(Path(o.data).absolute()), "manifest_sha256": info.manifest_sha256,
-        "processor": info.processor,
-        "corpus_sha256": [c.get("sha256") for c in manifest.get("corpus", [])],
-        "instances": manifest.get("instances"), "tokens": manifest.get("tokens")}}
-    losses = {k: v for k, v in final_metrics.items() if k == "loss" or k.endswith("/loss")}
-    preset = o.model if isinstance(o.model, str) and not o.model.endswith(".json") else None
-    record = build_record(
-        stage="pretrain", name=o.wandb_name or names_of(model_config)["name"],
-        model=model_section(model_config, parameters, preset),
-        data=data, parent=parent_of(init, "stage 2 of", init_entry), options=o.to_dict(),
-        results=results,
-        metrics=[{"task": "pretrain", "dataset": dataset, "split": "train", "metric": k,
-                  "value": float(v)} for k, v in losses.items()],
-        checkpoint=str(out / "final"), seconds=time.time() - started,
-        device="cuda" if o.gpu else "cpu", provenance=o.provenance)
-    write_json(out / "metrics.json", record)
-    return record
-
-
-def summary_paragraph(record: dict) -> str:
-    """The one paragraph the command prints at the end."""
-    s = record["results"]
-    targets = ", ".join(
-        f"{k.split('/')[0]} {v:.3f}" for k, v in s["final"].items() if k.endswith("/accuracy")
-    )
-    extended = s.get("extended")
-    grown = (f" (extended from {extended['from_steps']} to {extended['to_steps']} steps; the "
-             "learning-rate schedule was re-planned for the new total)") if extended else ""
-    return (
-        f"Pre-trained {s['steps']} steps{grown} ({s['epochs'] + 1} epoch(s) started) on "
-        f"{s['workers']} worker(s), effective batch {s['effective_batch_size']}, in "
-        f"{record['seconds']:.0f} s; loss {s['loss_first']:.4f} -> {s['loss_last']:.4f}"
-        + (f"; accuracy {targets}" if targets else "")
-        + f"; {s['tokens_per_s']:.0f} tokens/s. Model: {record['checkpoint']} "
-        "(load with uer_ray.load_model or finetune --init); metrics in metrics.jsonl/metrics.json."
-        + (f" Published to the zoo as {record['published']['entry']}." if record.get("published") else "")
-    )

@@ -1,5 +1,6 @@
-"""Metrics of a training run: averaged over a logging window and over workers, then written by
-world rank 0 to ``metrics.jsonl``, W&B and a progress bar."""
+"""Metrics of a training run, on the workers: averaged over a logging window and over workers,
+then sent by world rank 0 to the driver (``driver.emit``), which writes ``metrics.jsonl`` and
+W&B (``uer_ray.train.runlog``), and drawn as a progress bar."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections import defaultdict
 
 import torch
 
-from uer_ray.tracking import MetricsLog, WandbRun, WandbSettings
 from uer_ray.train.driver import emit
+from uer_ray.train.runlog import RESTART
 
 
 class Window:
@@ -21,72 +22,71 @@ class Window:
         self.sums: dict[str, float] = defaultdict(float)
         self.batches = 0
         self.tokens = 0
+        self.rows = 0
         self.started = time.perf_counter()
 
-    def add(self, metrics: dict[str, float], tokens: int) -> None:
+    def add(self, metrics: dict[str, float], tokens: int, rows: int = 0) -> None:
         for k, v in metrics.items():
             self.sums[k] += v
         self.batches += 1
         self.tokens += tokens
+        self.rows += rows
 
     def reduce(self, world: int) -> dict[str, float]:
-        """Means over micro-batches and workers (counts are summed), plus tokens/s of the whole
-        run. One all-reduce of one small vector; every worker must call it."""
+        """Means over micro-batches and workers (counts are summed), plus the window's tokens
+        and rows and tokens/s of the whole run. One all-reduce of one small vector; every worker
+        must call it."""
         keys = sorted(self.sums)
         values = torch.tensor(
-            [self.sums[k] for k in keys] + [self.batches, self.tokens], dtype=torch.float64
+            [self.sums[k] for k in keys] + [self.batches, self.tokens, self.rows],
+            dtype=torch.float64,
         )
         if world > 1:
             import torch.distributed as dist
 
             dist.all_reduce(values)
-        *sums, batches, tokens = values.tolist()
+        *sums, batches, tokens, rows = values.tolist()
         elapsed = max(1e-9, time.perf_counter() - self.started)
         out = {}
         for k, v in zip(keys, sums, strict=True):
             out[k] = v if k.endswith("/count") else v / max(1.0, batches)
         out["tokens"] = tokens
+        out["rows"] = rows
         out["tokens_per_s"] = tokens / elapsed
         return out
 
 
 class RankZeroLog:
-    """metrics.jsonl + W&B + progress bar on world rank 0; other ranks only keep ``last``."""
+    """The run's log lines. Every rank adds the window's tokens and rows to the position's
+    counters (the values are the same after the all-reduce, and they travel in checkpoints) and
+    keeps ``last``; world rank 0 sends each line to the driver and draws the progress bar.
 
-    def __init__(self, config: dict, rank: int, world: int, start_step: int):
+    Its first record tells the driver where this worker group starts (``restart_from``): a
+    restart continues from a checkpoint, and the driver drops the lines it holds after that
+    step, in order with the lines that follow."""
+
+    def __init__(self, config: dict, rank: int, world: int, pos):
         self.rank, self.world = rank, world
         self.total_steps = config["steps"]
+        self.per_step = config["batch_size"] * config["grad_accum"] * world
         self.last: dict[str, float] = {}
-        self.tokens_seen = 0.0
-        self._log = self._wandb = self._bar = None
-        self._bar_pos = start_step
+        self._bar = None
+        self._bar_pos = pos.step
         self._emit = lambda record: emit(config, record)
         if rank != 0:
             return
-        self._log = MetricsLog(config["metrics_path"])
-        # A restart resumes from a checkpoint at ``start_step``: later lines are replayed.
-        self._log.truncate_after(start_step)
-        self.tokens_seen = _tokens_so_far(config["metrics_path"])
-        if config.get("wandb"):
-            settings = WandbSettings(**config["wandb"])
-            self._wandb = WandbRun(settings, {**config.get("meta", {}),
-                                              **(config.get("wandb_config") or {}),
-                                              "world_rank": rank})
-        self._bar = _progress_bar(self.total_steps, start_step) if config.get("progress", True) else None
+        self._emit({RESTART: pos.step, "workers": world})
+        self._bar = _progress_bar(self.total_steps, pos.step) if config.get("progress", True) else None
 
     def record(self, pos, metrics: dict[str, float], *, lr: float) -> None:
-        self.tokens_seen += metrics.pop("tokens")
+        pos.tokens_seen += int(metrics.pop("tokens"))
+        pos.sequences_seen += int(metrics.pop("rows"))
         self.last = {k: round(v, 6) for k, v in metrics.items()}
-        self.last.update(lr=lr, tokens_seen=int(self.tokens_seen))
+        self.last.update(lr=lr, tokens_seen=pos.tokens_seen, sequences_seen=pos.sequences_seen,
+                         workers=self.world, effective_batch_size=self.per_step)
         if self.rank != 0:
             return
-        record = {"step": pos.step, "epoch": pos.epoch, **self.last, "time": round(time.time(), 3)}
-        self._log.append(record)
-        self._emit(record)
-        if self._wandb is not None:
-            self._wandb.log(
-                {k: v for k, v in record.items() if k not in ("step", "time")}, step=pos.step
-            )
+        self._emit({"step": pos.step, "epoch": pos.epoch, **self.last, "time": round(time.time(), 3)})
         if self._bar is not None:
             self._bar.update(pos.step - self._bar_pos)
             self._bar_pos = pos.step
@@ -98,16 +98,6 @@ class RankZeroLog:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-        if self._wandb is not None:
-            self._wandb.summary(self.last)
-            self._wandb.finish()
-
-
-def _tokens_so_far(path) -> float:
-    from uer_ray.tracking import read_metrics
-
-    records = read_metrics(path)
-    return float(records[-1].get("tokens_seen", 0)) if records else 0.0
 
 
 def _progress_bar(total: int, start: int) -> DriverBar | None:

@@ -15,7 +15,7 @@ stored as a record of where the run was.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,29 @@ FORMAT = 1
 @dataclass
 class Position:
     """Where a run stands: optimiser updates done, data epoch, batches used in that epoch, and
-    micro-batches used since the start (each update takes ``grad_accum`` of them)."""
+    micro-batches used since the start (each update takes ``grad_accum`` of them); the run's
+    real tokens and sequences trained on (all workers) and the world size that trained up to
+    here. The counters live in the checkpoint, so a restarted worker group continues them
+    without reading any file of the driver's."""
 
     step: int = 0
     epoch: int = 0
     batches_in_epoch: int = 0
     micro_batches: int = 0
+    tokens_seen: int = 0
+    sequences_seen: int = 0
+    world: int = 0
+    """workers of the run when this position was saved (0: unknown, an older checkpoint)"""
+
+    def resized(self, world: int) -> Position:
+        """This position for a worker group of ``world`` workers. An elastic run that grows or
+        shrinks splits each epoch between a different number of workers, so the batches a
+        worker has used in the current epoch are scaled by old/new world size: the same share
+        of the epoch counts as done (which rows each worker gets is Ray Data's choice)."""
+        if not self.world or self.world == world:
+            return replace(self, world=world)
+        batches = self.batches_in_epoch * self.world // world
+        return replace(self, batches_in_epoch=batches, world=world)
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -98,4 +115,5 @@ def restore(state: dict, *, optimizer: torch.optim.Optimizer, scheduler: Any) ->
                                  scheduler.lr_lambdas, strict=True):
         group["lr"] = base * rule(step)
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
-    return Position(**state["position"])
+    known = {k: v for k, v in state["position"].items() if k in Position.__dataclass_fields__}
+    return Position(**known)

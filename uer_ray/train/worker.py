@@ -1,9 +1,11 @@
 """The pre-training loop that runs on every Ray Train worker (DDP; one process per worker).
 
 Reads like a story: build the model, restore a checkpoint if Ray hands one over (a restart after
-a failure, or ``--resume``), then take optimiser steps over micro-batches streamed from Ray Data,
-logging on rank 0 and reporting checkpoints through ``ray.train.report``. Every worker calls
-``report`` the same number of times (it is a barrier); only rank 0 attaches a checkpoint.
+a failure, a resize of an elastic run, or ``--resume``), then take optimiser steps over
+micro-batches streamed from Ray Data, sending log lines from rank 0 to the driver and reporting
+checkpoints through ``ray.train.report``. Every worker calls ``report`` the same number of times
+(it is a barrier); only rank 0 attaches a checkpoint. A log line is also written at every
+checkpoint, so that the counters a checkpoint holds (tokens, sequences) are those of a line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from uer_ray.train.reporting import RankZeroLog, Window
 
 
 def pretrain_worker(config: dict) -> None:
-    """Entry point for ``uer_ray.train.driver.fit``; ``config`` is ``PretrainJob.worker_config``."""
+    """Entry point for ``uer_ray.train.driver.fit``; ``config`` is ``pretrain.worker_config``."""
     import ray.train
 
     ctx = ray.train.get_context()
@@ -43,7 +45,8 @@ def pretrain_worker(config: dict) -> None:
     pos = st.Position()
     if trainer_state is not None:
         pos = st.restore(trainer_state, optimizer=optimizer, scheduler=scheduler)
-    log = RankZeroLog(config, rank, world, start_step=pos.step)
+    pos = pos.resized(world)
+    log = RankZeroLog(config, rank, world, pos)
     try:
         _train(config, model, net, optimizer, scheduler, pos, log, device, rank, world)
     finally:
@@ -76,7 +79,8 @@ def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, wor
             with contextlib.nullcontext() if sync else net.no_sync(), autocast:
                 out = net(batch)
             (out.loss / accum).backward()
-            window.add(out.metrics, tokens=int((batch["segment_ids"] != 0).sum()))
+            window.add(out.metrics, tokens=int((batch["segment_ids"] != 0).sum()),
+                       rows=int(batch["segment_ids"].shape[0]))
         if config["clip"] > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
         optimizer.step()
@@ -85,10 +89,11 @@ def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, wor
         pos.step += 1
         if config.get("on_step") is not None:
             config["on_step"](rank, pos.step)
-        if pos.step % config["log_every"] == 0 or pos.step == steps:
+        save = pos.step % config["save_every"] == 0 or pos.step == steps
+        if save or pos.step % config["log_every"] == 0:
             log.record(pos, window.reduce(world), lr=scheduler.get_last_lr()[0])
             window = Window()
-        if pos.step % config["save_every"] == 0 or pos.step == steps:
+        if save:
             _report(config, model, optimizer, scheduler, pos, log, rank)
 
 
@@ -115,7 +120,9 @@ def _report(config, model, optimizer, scheduler, pos, log, rank) -> None:
 def _save(config, model, optimizer, scheduler, pos, directory: Path, last: dict) -> None:
     from uer_ray.models import save_pretrained
 
-    meta = {**config.get("meta", {}), "step": pos.step, "epoch": pos.epoch, "metrics": last}
+    meta = {**config.get("meta", {}), "step": pos.step, "epoch": pos.epoch, "metrics": last,
+            "workers": pos.world,
+            "effective_batch_size": config["batch_size"] * config["grad_accum"] * pos.world}
     save_pretrained(model, directory / st.MODEL_DIR, tokenizer=config.get("tokenizer"), meta=meta)
     st.save_state(
         directory, optimizer=optimizer, scheduler=scheduler, position=pos, seed=config["seed"]
