@@ -63,7 +63,7 @@ def finished_search(ray_session, tmp_path_factory):
     space = tiny_search_space(folder)
     zoo = folder / "zoo"
     record = search(SearchOptions(space=str(space), out=str(folder / "out"), zoo=str(zoo),
-                                  wandb_mode="offline", progress=False))
+                                  wandb_mode="offline", progress=False, repeat=1))
     return folder / "out", zoo, record
 
 
@@ -84,6 +84,16 @@ def test_every_trial_is_on_the_leaderboard(finished_search):
     assert "| trial |" in (out / "leaderboard.md").read_text()
 
 
+def test_repeated_seeds_give_mean_and_std(finished_search):
+    _, _, record = finished_search
+    repeats = record["results"]["repeats"]
+    finished = [r for r in record["results"]["leaderboard"] if r["status"] == "finished"]
+    assert len(repeats) == min(3, len(finished)) >= 1
+    for item in repeats:
+        assert item["seeds"] == [0, 1] and len(item["dev"]) == 2
+        assert item["mean"] == pytest.approx(sum(item["dev"]) / 2) and item["std"] >= 0
+
+
 def test_failed_trials_keep_their_error(finished_search):
     out, _, record = finished_search
     failed = [r for r in record["results"]["leaderboard"] if r["status"] == "failed"]
@@ -96,8 +106,12 @@ def test_shared_stage_two_trains_once(finished_search):
     from uer_ray.tracking import read_metrics
 
     out, _, record = finished_search
-    runs = [p for p in (out / "stage2").iterdir() if p.is_dir()]
-    assert len(runs) == 1  # lstm x2 and snail x2: one stage-2 configuration
+    def seed(run):
+        return json.loads((run / "metrics.json").read_text())["options"]["seed"]
+
+    runs = sorted((p for p in (out / "stage2").iterdir() if p.is_dir()), key=seed)
+    # lstm x2 and snail x2: one stage-2 configuration; the winner's repeat (seed 1) has its own
+    assert [seed(r) for r in runs] == [0, 1]
     steps = [r["step"] for r in read_metrics(runs[0] / "metrics.jsonl")]
     assert steps == sorted(set(steps)) and steps[-1] == 12  # trained once, no step twice
     winner = record["results"]["winner"]["trial_id"]
@@ -141,7 +155,8 @@ def test_wandb_has_one_run_per_trial_stage(finished_search):
     assert len(group) == 1 and group.pop().startswith("search-tiny-")
     pretrain = [r for r in runs if r.job_type == "pretrain"]
     finetune = [r for r in runs if r.job_type == "finetune"]
-    assert len(pretrain) == 1  # the shared stage 2
+    # the shared stage 2, and the winner's repeat with seed 1
+    assert sorted(r.config["seed"] for r in pretrain) == [0, 1], [r.config for r in pretrain]
     finished = [r["trial"] for r in record["results"]["leaderboard"] if r["status"] == "finished"]
     names = {r.name.split("/")[0] for r in finetune}
     assert set(finished) <= names
@@ -193,3 +208,105 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
     assert len(board) == 4 and len({r["trial"] for r in board}) == 4
     assert {r["status"] for r in board} == {"finished"}
     assert all(p.stat().st_mtime == t for p, t in stamps.items()), "a finished trial ran again"
+
+
+# -- the report and the W&B workspace of that search (issue: comparisons people can look at) --
+@pytest.fixture(scope="module")
+def search_report(finished_search):
+    from uer_ray.report import gather, make_report
+
+    out, _, record = finished_search
+    report_dir = out.parent / "report"
+    return report_dir, make_report(gather([str(out)]), report_dir), record
+
+
+def test_report_page_renders_in_a_browser(search_report):
+    import shutil
+
+    pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium here (.ci/run installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    folder, result, record = search_report
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            requests = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((folder / "report.html").as_uri())
+            images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, i.alt])")
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert len(images) == len(result["figures"]) >= 3, images
+    assert all(done and width > 100 for done, width, _ in images), images
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests  # no network
+    for row in record["results"]["leaderboard"]:
+        assert row["trial"] in text  # every trial is in the table
+
+
+def test_report_pngs_are_real_figures(search_report):
+    import numpy as np
+    from PIL import Image
+
+    _, result, _ = search_report
+    for path in result["figures"]:
+        img = np.asarray(Image.open(path).convert("L"), dtype=float)
+        assert img.shape[0] > 300 and img.shape[1] > 500, (path, img.shape)
+        assert img.std() > 10, f"{path} looks blank"
+
+
+def test_report_compares_configurations_on_the_test_set(search_report):
+    folder, result, record = search_report
+    pairs = json.loads((folder / "comparisons.json").read_text())
+    finished = [r for r in record["results"]["leaderboard"] if r["status"] == "finished"]
+    models = len(finished) + sum(len(r["seeds"]) - 1 for r in record["results"]["repeats"])
+    assert len(pairs) == models * (models - 1) // 2 >= 1  # (the winner's seeds: always two)
+    winner = record["results"]["winner"]["trial_id"]
+    assert any(winner in (p["a"], p["b"]) and "seed=1" in json.dumps(p) for p in pairs), pairs
+    for p in pairs:
+        low, high = p["ci95"]
+        assert low <= p["difference"] <= high and 0 <= p["mcnemar_p"] <= 1
+    assert "larger than the noise" in (folder / "report.md").read_text()
+
+
+def test_workspace_definition_names_the_search_keys(finished_search):
+    out, _, record = finished_search
+    spec = json.loads((out / "wandb_workspace.json").read_text())
+    text = json.dumps(spec)
+    panels = [p for s in spec["spec"]["section"]["panel_bank_config"]["sections"] for p in s["panels"]]
+    parallel = next(p for p in panels if p["view_type"] == "Parallel Coordinates Plot")
+    accessors = [c["accessor"] for c in parallel["config"]["columns"]]
+    assert "config:encoder.value" in accessors and "config:lr.value" in accessors
+    assert accessors[-1] == "summary:best_dev/accuracy"
+    assert "dev/accuracy" in text and f'search-tiny-{record["provenance"]["search"]}' in text
+
+
+def test_the_published_model_is_a_wandb_artifact_of_its_run(finished_search):
+    from uer_ray.tracking.wandb_files import read_runs
+
+    out, _, record = finished_search
+    winner = record["results"]["winner"]["trial_id"]
+    entry = record["results"]["published"][0]["entry"]
+    artifacts = [a for r in read_runs(out) if r.name.startswith(winner) for a in r.artifacts]
+    assert any(a["type"] == "model" and a["metadata"].get("zoo_entry") == entry for a in artifacts), artifacts
+
+
+def test_report_of_a_search_still_running(finished_search, tmp_path):
+    import shutil
+
+    from uer_ray.report import gather, make_report
+
+    out, _, record = finished_search
+    copy = tmp_path / "running"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("wandb"))
+    (copy / "metrics.json").unlink()  # what a search has before it ends
+    result = make_report(gather([str(copy)]), tmp_path / "report", compare=False)
+    assert any("still running" in n for n in result["notes"])
+    assert result["trials"] == len(record["results"]["leaderboard"])
+    assert "still running" in (tmp_path / "report" / "report.html").read_text()

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("uer_ray.cli.convert", "convert checkpoints between Hugging Face and uer_ray"),
     "search": ("uer_ray.cli.search", "Ray Tune search over encoder x target x weight"),
     "zoo": ("uer_ray.cli.zoo", "list, show, publish, load, remove model-zoo entries"),
+    "report": ("uer_ray.cli.report", "HTML report of a search, runs or the zoo"),
     "quickstart": ("uer_ray.cli.quickstart", "the whole loop on bundled sample data"),
 }
 

@@ -33,6 +33,7 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def chunks(data: bytes):
@@ -98,6 +99,15 @@ def read_run(path: str | Path) -> OfflineRun:
                 run.config[_key(item)] = _value(item)
         elif kind == "history":
             run.history.append({_key(i): _value(i) for i in record.history.item})
+        elif kind == "artifact":
+            a = record.artifact
+            try:
+                metadata = json.loads(a.metadata) if a.metadata else {}
+            except ValueError:
+                metadata = {}
+            run.artifacts.append({"name": a.name, "type": a.type, "aliases": list(a.aliases),
+                                  "metadata": metadata,
+                                  "references": [e.ref for e in a.manifest.contents if e.ref]})
         elif kind == "summary":
             for item in record.summary.update:
                 run.summary[_key(item)] = _value(item)

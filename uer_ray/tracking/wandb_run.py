@@ -52,6 +52,7 @@ class WandbRun:
     def __init__(self, settings: WandbSettings, config: dict):
         self._run = None
         mode = settings.mode or os.environ.get("WANDB_MODE") or "offline"
+        self._mode, self._dir = mode, settings.dir
         if mode == "disabled":
             return
         import wandb
@@ -86,6 +87,15 @@ class WandbRun:
     def active(self) -> bool:
         return self._run is not None
 
+    def describe(self) -> dict | None:
+        """``{run_id, project, group, name, mode}`` of the open run (None when disabled): what a
+        record keeps so that later steps (a zoo artifact) can attach to the same run."""
+        if self._run is None:
+            return None
+        r = self._run
+        return {"run_id": r.id, "project": r.project, "group": r.group, "name": r.name,
+                "mode": self._mode, "dir": self._dir}
+
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self._run is not None:
             self._run.log(metrics, step=step)
@@ -98,3 +108,27 @@ class WandbRun:
         if self._run is not None:
             self._run.finish()
             self._run = None
+
+
+def log_model_artifact(run: dict, *, name: str, reference: str, metadata: dict,
+                       aliases: list[str] | None = None) -> None:
+    """Attach a model artifact to an existing run (``WandbRun.describe()``): a reference to
+    the zoo version's folder or URI (no bytes uploaded; the zoo keeps them), with the zoo entry
+    as metadata. Offline, the artifact goes into the run's files and reaches W&B on sync."""
+    import re
+
+    import wandb
+
+    handle = wandb.init(project=run["project"], id=run["run_id"], resume="allow", mode=run["mode"],
+                        dir=run.get("dir"), name=run.get("name"), group=run.get("group"),
+                        job_type="publish", settings=wandb.Settings(
+                            silent=True, quiet=True, console="off", x_disable_stats=True,
+                            disable_git=True, save_code=False, x_save_requirements=False,
+                            disable_job_creation=True))
+    try:
+        artifact = wandb.Artifact(name=re.sub(r"[^A-Za-z0-9._-]", "-", name)[:120], type="model",
+                                  metadata=metadata)
+        artifact.add_reference(reference, checksum=False)
+        handle.log_artifact(artifact, aliases=list(aliases or []))
+    finally:
+        handle.finish()

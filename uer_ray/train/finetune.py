@@ -284,11 +284,14 @@ def finetune(options: FinetuneOptions, *, on_epoch: Callable[[dict], None] | Non
     try:
         with atomic_dir(out) as tmp:
             wandb = _open_wandb(o, p, Path(o.wandb_dir) if o.wandb_dir else scratch)
+            run = wandb.describe()
             try:
                 fitted, test, device = _train_and_test(o, p, wandb, on_epoch)
             finally:
                 wandb.finish()
             record = _record(o, p, fitted, test, device, time.perf_counter() - start)
+            if run is not None:  # where the run lives once its files moved into OUT
+                record["wandb"] = {**run, "dir": o.wandb_dir or str(out)}
             _write_outputs(tmp, p, fitted, record, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -433,12 +436,28 @@ def _zoo_ref(folder: str | None) -> str | None:
     return entry_of(folder)
 
 
-def publish_result(record: dict, name: str, zoo: str | None) -> dict:
-    """Publish a stage's checkpoint to the zoo; returns ``{"entry", "uri"}``."""
+def publish_result(record: dict, name: str | None, zoo: str | None, *,
+                   aliases: tuple = (), provenance: dict | None = None) -> dict:
+    """Publish a stage's checkpoint to the zoo; with W&B on, also log it as a model artifact of
+    the stage's run (a reference to the zoo version). Returns ``{"entry", "uri"}``."""
     from uer_ray.zoo import publish
 
-    ref = publish(record["checkpoint"], name=name or None, zoo=zoo)
+    ref = publish(record["checkpoint"], name=name or None, zoo=zoo, aliases=aliases,
+                  provenance=provenance)
+    run = record.get("wandb")
+    if run and run.get("mode") != "disabled":
+        from uer_ray.tracking.wandb_run import log_model_artifact
+
+        log_model_artifact(run, name=f"{ref.name}-{ref.version}", reference=_reference(ref.uri),
+                           metadata={"zoo_entry": f"{ref.name}@{ref.version}", "zoo_uri": ref.uri,
+                                     "stage": record["stage"], "metrics": record["metrics"]},
+                           aliases=["latest", *aliases])
     return {"entry": f"{ref.name}@{ref.version}", "uri": ref.uri}
+
+
+def _reference(uri: str) -> str:
+    """A W&B reference URI for a zoo version (local folders become file:// URIs)."""
+    return uri if "://" in uri else Path(uri).absolute().as_uri()
 
 
 def _default_name(o: FinetuneOptions, p: Prepared) -> str:

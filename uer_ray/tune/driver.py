@@ -85,9 +85,22 @@ def search(options: SearchOptions) -> dict:
     record = results.search_record(space, o, ctx, board, winner, repeats, published,
                                    seconds=time.time() - started, out=out)
     results.write(out, board, repeats, record)
+    record["results"]["workspace"] = _workspace(out, o)
     if o.progress:
         print(results.summary_text(record, board, repeats, published, out), flush=True)
     return record
+
+
+def _workspace(out: Path, o: SearchOptions) -> str | None:
+    """The search's W&B workspace definition (saved on W&B when online); see report.workspace."""
+    if o.wandb_mode == "disabled":
+        return None
+    from uer_ray.report.workspace import for_search
+
+    try:
+        return for_search(out, project=o.wandb_project, mode=o.wandb_mode)
+    except ImportError as e:  # wandb_workspaces missing: the search itself is done
+        return f"not written ({e})"
 
 
 def _with_budget(o: SearchOptions, space: SearchSpace) -> SearchOptions:
@@ -120,8 +133,14 @@ def _open(out: Path, o: SearchOptions, space: SearchSpace) -> dict:
         raise OptionsError(f"{out} already holds a search: pass --resume to continue it, or "
                            "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    state = {"search_id": uuid.uuid4().hex[:8], "space": space.path, "space_sha256": space_sha,
-             "options": o.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    from uer_ray.tasks import get_task
+
+    planned = o.samples if o.searcher == "optuna" else len(proposals(space, o))
+    search_id = uuid.uuid4().hex[:8]
+    state = {"search_id": search_id, "space": space.path, "space_sha256": space_sha,
+             "name": space.name, "options": o.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+             "task": space.task, "metric": get_task(space.task).select_metric,
+             "files": dict(space.data), "planned": planned}
     write_json(state_file, state)
     return state
 

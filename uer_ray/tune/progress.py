@@ -1,5 +1,7 @@
-"""What a running search prints: one line per trial event (started, each epoch's dev metric,
-stopped early, finished, failed) and the best so far, instead of Ray Tune's status tables."""
+"""What a running search prints instead of Ray Tune's status dump: a line per trial event
+(started, each epoch's dev metric, stopped early, finished, failed), and a table of every trial
+— status, epochs, dev metric, best so far — whenever a trial ends and at most every
+``REFRESH_S`` seconds while something changed."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import time
 from ray.tune import Callback
 
 from uer_ray.tune.space import SearchSpace
+
+REFRESH_S = 30.0
 
 
 def describe(config: dict) -> str:
@@ -21,48 +25,85 @@ def describe(config: dict) -> str:
 
 
 class TrialLines(Callback):
-    """Prints trial events as they happen (``enabled=False``: silent)."""
+    """Trial events and a refreshing table (``enabled=False``: silent)."""
 
-    def __init__(self, space: SearchSpace, enabled: bool = True):
+    def __init__(self, space: SearchSpace, enabled: bool = True, metric: str = "dev"):
         self.space = space
         self.enabled = enabled
+        self.metric = metric
         self.best: tuple[float, str] | None = None
         self.started = time.time()
-        self.counts = {"started": 0, "finished": 0, "stopped": 0, "failed": 0}
+        self.rows: dict[str, dict] = {}
+        self._printed_at = 0.0
+        self._changed = False
 
     def _say(self, text: str) -> None:
         if self.enabled:
             print(f"[search {time.time() - self.started:6.0f} s] {text}", flush=True)
 
+    def _row(self, trial) -> dict:
+        return self.rows.setdefault(trial.trial_id, {"what": describe(trial.config), "status": "running",
+                                                     "epoch": 0, "dev": None, "best": None})
+
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.counts["started"] += 1
+        self._row(trial)["status"] = "running"  # also a failed trial that is retried
+        self._changed = True
         self._say(f"{trial.trial_id} started: {describe(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         dev = result.get("dev")
         if dev is None:
             return
+        row = self._row(trial)
+        row.update(epoch=result.get("epoch"), dev=dev, best=max(dev, row["best"] or dev))
         if self.best is None or dev > self.best[0]:
             self.best = (dev, trial.trial_id)
+        self._changed = True
         self._say(f"{trial.trial_id} epoch {result.get('epoch')}: dev {dev:.4f} "
                   f"(best so far {self.best[0]:.4f}, {self.best[1]})")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        epochs = trial.last_result.get("epoch", 0) if trial.last_result else 0
-        wanted = trial.config.get("trial", {}).get("epochs", epochs)
-        stopped = bool(epochs) and epochs < wanted
-        self.counts["stopped" if stopped else "finished"] += 1
+        row = self._row(trial)
+        wanted = trial.config.get("trial", {}).get("epochs", 3)
+        stopped = bool(row["epoch"]) and row["epoch"] < wanted
+        row["status"] = "stopped early" if stopped else "finished"
         self._say(f"{trial.trial_id} {'stopped early by the scheduler' if stopped else 'finished'} "
-                  f"after {epochs} epoch(s); {self._tally(trials)}")
+                  f"after {row['epoch']} epoch(s)")
+        self._table(trials)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.counts["failed"] += 1
-        self._say(f"{trial.trial_id} failed: {trial.error_file or 'see its folder'}; "
-                  f"{self._tally(trials)}")
+        self._row(trial)["status"] = "failed"
+        self._say(f"{trial.trial_id} failed: {trial.error_file or 'see its folder'}")
+        self._table(trials)
 
-    def _tally(self, trials) -> str:
-        running = sum(t.status == "RUNNING" for t in trials)
-        pending = sum(t.status == "PENDING" for t in trials)
-        c = self.counts
-        return (f"{c['finished']} finished, {c['stopped']} stopped, {c['failed']} failed, "
-                f"{running} running, {pending} pending")
+    def on_step(self, iteration, trials, **info):
+        if self._changed and time.time() - self._printed_at > REFRESH_S:
+            self._table(trials)
+
+    def on_experiment_end(self, trials, **info):
+        self._table(trials)
+
+    def _table(self, trials) -> None:
+        self._changed, self._printed_at = False, time.time()
+        if not self.enabled:
+            return
+        pending = [t for t in trials if t.status == "PENDING" and t.trial_id not in self.rows]
+        print(self.table(pending=len(pending)), flush=True)
+
+    def table(self, pending: int = 0) -> str:
+        """The trials so far, best first, as fixed-width text."""
+        rows = sorted(self.rows.items(), key=lambda kv: -(kv[1]["best"] or -1))
+        width = max([len(r["what"]) for _, r in rows] + [13])
+        lines = [f"{'trial':12}  {'configuration':{width}}  {'status':13}  epoch  {'dev':>7}  {'best':>7}"]
+        for tid, r in rows:
+            dev = f"{r['dev']:.4f}" if r["dev"] is not None else "-"
+            best = f"{r['best']:.4f}" if r["best"] is not None else "-"
+            lines.append(f"{tid:12}  {r['what']:{width}}  {r['status']:13}  {r['epoch'] or 0:5}  "
+                         f"{dev:>7}  {best:>7}")
+        counts = {s: sum(r["status"] == s for r in self.rows.values())
+                  for s in ("running", "finished", "stopped early", "failed")}
+        best = f"; best so far {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
+        lines.append(f"{counts['running']} running, {counts['finished']} finished, "
+                     f"{counts['stopped early']} stopped early, {counts['failed']} failed, "
+                     f"{pending} pending{best}")
+        return "\n".join(["", *lines, ""])

@@ -139,9 +139,13 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
             if stage2:
                 parent = zoo_publish(stage2, zoo=o.zoo, provenance=provenance)
         aliases = [f"best-{ctx.space.dataset}"] if rank == 0 else []
-        ref = zoo_publish(str(folder), zoo=o.zoo, aliases=aliases, provenance=provenance)
-        out.append({"trial_id": row.trial_id, "entry": f"{ref.name}@{ref.version}",
-                    "aliases": aliases, "parent": f"{parent.name}@{parent.version}" if parent else None})
+        from uer_ray.records import read_record
+        from uer_ray.train.finetune import publish_result
+
+        done = publish_result(read_record(folder / "metrics.json"), None, o.zoo,
+                              aliases=tuple(aliases), provenance=provenance)
+        out.append({"trial_id": row.trial_id, "entry": done["entry"], "aliases": aliases,
+                    "parent": f"{parent.name}@{parent.version}" if parent else None})
     return out
 
 
