@@ -6,7 +6,15 @@ the way a user drives a cluster: ``ray job submit --working-dir`` of ``python ru
 * a worker node killed mid-run (SIGKILL of its whole process group) and a new one added: the run
   resumes from its last checkpoint on the new capacity, with no step lost or logged twice;
 * autoscaling with Ray's fake multi-node provider (``cluster/local/fake-autoscaler.yaml``): from
-  0 worker nodes to 2 for a 2-worker run, and back to 0 once they are idle.
+  0 worker nodes to 2 for a 2-worker run, and back to 0 once they are idle;
+* an elastic run (``--workers 1-2``) that starts on one node and grows to two workers when a
+  second node joins;
+* a search whose concurrent trials run on two worker nodes, publishing its winner to a zoo on
+  the S3 store.
+
+Checkpoints (``--storage``) and the zoo (``--zoo``) go to a real S3-compatible server on loopback
+(``tests/s3_server.py``); the nodes get its credentials from the environment, as cloud nodes get
+theirs from an instance profile.
 
 Each node offers 3 logical CPUs and each training worker takes 2 (``--cpus-per-worker 2``): two
 workers cannot share a node, so the run really spans two nodes, and every node keeps a whole CPU
@@ -19,12 +27,17 @@ here (a real cluster needs ``s3://``, ``gs://`` or a shared filesystem). Run wit
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from multinode import REPO, LocalCluster
 from processes import group_members
+from s3_server import s3_server  # noqa: F401  (the session-scoped fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -88,19 +101,57 @@ def test_harness_starts_and_stops_only_its_own_processes(stopwatch):
         assert c.leftovers() == [], f"left behind: {c.leftovers()} (forced: {forced})"
 
 
-def test_job_submission_head_plus_two_workers(cluster_inputs, tmp_path, stopwatch):
-    out = tmp_path / "run"
+def s3_keys(server, bucket: str, prefix: str) -> list[str]:
+    import pyarrow.fs as pafs
+
+    fs = server.filesystem()
+    found = fs.get_file_info(pafs.FileSelector(f"{bucket}/{prefix}", recursive=True, allow_not_found=True))
+    return [f.path.removeprefix(f"{bucket}/{prefix}/") for f in found if f.type == pafs.FileType.File]
+
+
+def test_job_submission_head_plus_two_workers(cluster_inputs, s3_server, tmp_path, stopwatch):  # noqa: F811
+    """Checkpoints on S3 (``--storage``), the final model published to a zoo on S3, and read
+    back from there by ``finetune --init zoo:...`` off the cluster."""
+    out, prefix = tmp_path / "run", f"job-{secrets.token_hex(4)}"
+    s3_server.make_bucket("runs")
+    s3_server.make_bucket("zoo")
+    storage, zoo = s3_server.uri("runs", prefix), s3_server.uri("zoo", prefix)
     with LocalCluster(name="job") as c:
         c.start_head()
         c.add_worker(num_cpus=NODE_CPUS)
         c.add_worker(num_cpus=NODE_CPUS)
         stopwatch.lap("cluster up")
-        job = c.wait_job(c.submit(pretrain(cluster_inputs, out, steps=20), excludes=EXCLUDES), JOB_TIMEOUT)
+        argv = [*pretrain(cluster_inputs, out, steps=20), "--storage", storage,
+                "--publish", "tiny-bert-cluster", "--zoo", zoo]
+        job = c.wait_job(c.submit(argv, excludes=EXCLUDES), JOB_TIMEOUT)
         stopwatch.lap("job")
         assert_finished(job, out, steps=20)
         nodes = worker_nodes_of_training(c)
         ids = c.node_ids()
         assert len(nodes) == 2 and set(nodes) == {ids["w1"], ids["w2"]}, (nodes, ids)
+    assert not (out / "ray").exists()  # every checkpoint went to the bucket
+    keys = s3_keys(s3_server, "runs", prefix)
+    for step in (10, 20):
+        assert f"pretrain/checkpoint_{step:08d}/model/model.safetensors" in keys, keys
+    assert any(k.startswith("tiny-bert-cluster/versions/") and k.endswith("model.safetensors")
+               for k in s3_keys(s3_server, "zoo", prefix))
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["published"]["entry"].startswith("tiny-bert-cluster@")
+    stopwatch.lap("checks")
+
+    samples = REPO / "uer_ray" / "samples" / "book_review"
+    ft = tmp_path / "ft"
+    done = subprocess.run(
+        [sys.executable, "run.py", "finetune", "--task", "classify", "--init", "zoo:tiny-bert-cluster@latest",
+         "--zoo", zoo, "--train", str(samples / "train.tsv"), "--dev", str(samples / "dev.tsv"),
+         "--out", str(ft), "--epochs", "1", "--batch-size", "32", "--seq-length", "64",
+         "--device", "cpu", "--quiet", "--wandb-mode", "disabled"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**c.env(), "UER_RAY_CACHE": str(tmp_path / "cache")})  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    parent = json.loads((ft / "metrics.json").read_text())["parent"]
+    assert parent["zoo"] == record["published"]["entry"], parent
+    stopwatch.lap("finetune --init zoo: from S3")
 
 
 def test_killed_node_resumes_from_checkpoint_on_a_new_node(cluster_inputs, tmp_path, stopwatch):
@@ -157,3 +208,90 @@ def test_autoscaling_from_zero_workers_and_back(cluster_inputs, tmp_path, stopwa
         c.wait_job(job, 60)
         assert_finished(job, out, steps=20)
         assert peak == 2, peak
+
+
+def test_elastic_run_grows_when_a_node_joins(cluster_inputs, tmp_path, stopwatch):
+    """``--workers 1-2``: one node of 3 CPUs holds one 2-CPU worker; the run starts with it, and
+    once a second node joins, Ray Train restarts it from its latest checkpoint with 2 workers."""
+    out, steps = tmp_path / "run", 80
+    argv = pretrain(cluster_inputs, out, steps=steps)
+    argv[argv.index("--workers") + 1] = "1-2"
+    argv += ["--resize-interval", "2"]
+    with LocalCluster(name="elastic") as c:
+        c.start_head()
+        c.add_worker(num_cpus=NODE_CPUS)
+        stopwatch.lap("cluster up (1 worker node)")
+        job = c.submit(argv, excludes=EXCLUDES)
+        c.wait_until(lambda: logged_steps(out)[-1:] >= [10] or c.job_status(job) in ("FAILED", "SUCCEEDED"),
+                     JOB_TIMEOUT, "step 10 on one worker")
+        assert c.job_status(job) not in ("FAILED", "SUCCEEDED"), c.job_logs(job)[-4000:]
+        stopwatch.lap("first steps on 1 worker")
+        c.add_worker(num_cpus=NODE_CPUS)
+        stopwatch.lap("second node joined")
+        job = c.wait_job(job, JOB_TIMEOUT)
+        stopwatch.lap("rest of the job")
+    assert job.status == "SUCCEEDED", job.logs[-4000:]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    assert [r["step"] for r in lines] == sorted({r["step"] for r in lines}) and lines[-1]["step"] == steps
+    sizes = [r["workers"] for r in lines]
+    assert sizes[0] == 1 and sizes[-1] == 2 and sizes == sorted(sizes), sizes  # it grew, once
+    results = json.loads((out / "metrics.json").read_text())["results"]
+    assert results["world_sizes"] == [1, 2] and results["workers"] == 2
+    # a line's counters are summed over the workers that trained it: tokens grow faster at 2
+    grown = [r for r in lines if r["workers"] == 2]
+    assert grown[0]["effective_batch_size"] == 2 * lines[0]["effective_batch_size"]
+    assert all(b["tokens_seen"] > a["tokens_seen"] for a, b in zip(lines, lines[1:], strict=False))
+
+
+def search_space(folder: Path) -> Path:
+    """Four fine-tuning trials (two encoders x two learning rates) on the bundled reviews."""
+    samples = REPO / "uer_ray" / "samples" / "book_review"
+    lstm = {"embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0}, "emb_size": 32,
+            "hidden_size": 32, "layers": 1, "max_seq_length": 64, "dropout": 0.0,
+            "embedding_options": {"layernorm": False, "init_std": 1.0}}
+    cnn = {**lstm, "encoder": "gatedcnn", "layers": 2,
+           "encoder_options": {"gatedcnn": {"kernel_size": 3, "block_size": 1}}}
+    space = {
+        "name": "cluster", "task": "classify", "dataset": "book_review",
+        "data": {"train": str(samples / "train.tsv"), "dev": str(samples / "dev.tsv"),
+                 "test": str(samples / "test.tsv"), "rows": {"train": 600, "dev": 200}},
+        "vocabulary": {"tokenizer": "char", "size": 3000},
+        "encoders": {"lstm": {"model": lstm, "lr": {"choice": [3e-3, 1e-2]}, "targets": ["none"]},
+                     "gatedcnn": {"model": cnn, "lr": {"choice": [1e-3, 3e-3]}, "targets": ["none"]}},
+        "finetune": {"epochs": 2, "batch_size": 32, "seq_length": 64},
+        "budget": {"searcher": "grid", "scheduler": "fifo", "max_concurrent": 2, "publish_top": 1},
+    }
+    path = folder / "cluster.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_search_across_two_worker_nodes(s3_server, tmp_path, stopwatch):  # noqa: F811
+    """``ray job submit`` of a search: its two concurrent trials run on the two worker nodes
+    (each node fits one trial's share), and the winner is published to the zoo on S3."""
+    from uer_ray.zoo import Zoo
+
+    out, prefix = tmp_path / "search", f"search-{secrets.token_hex(4)}"
+    s3_server.make_bucket("zoo")
+    zoo = s3_server.uri("zoo", prefix)
+    with LocalCluster(name="search") as c:
+        c.start_head()
+        c.add_worker(num_cpus=NODE_CPUS)
+        c.add_worker(num_cpus=NODE_CPUS)
+        stopwatch.lap("cluster up")
+        argv = ["python", "run.py", "search", "--space", str(search_space(tmp_path)), "--out", str(out),
+                "--zoo", zoo, "--wandb-mode", "disabled"]
+        job = c.wait_job(c.submit(argv, excludes=EXCLUDES), JOB_TIMEOUT)
+        stopwatch.lap("search job")
+        assert job.status == "SUCCEEDED", job.logs[-4000:]
+        ids = c.node_ids()
+        trial_nodes = {a["node_id"] for a in c.actors("ImplicitFunc")}
+        assert trial_nodes == {ids["w1"], ids["w2"]}, (trial_nodes, ids)
+    record = json.loads((out / "metrics.json").read_text())
+    board = record["results"]["leaderboard"]
+    assert len(board) == 4 and {r["status"] for r in board} == {"finished"}, board
+    (published,) = record["results"]["published"]
+    name = published["entry"].split("@")[0]
+    store = Zoo(zoo)
+    assert store.names() == [name] and store.verify(published["entry"]) == []
+    stopwatch.lap("checks")

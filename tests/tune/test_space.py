@@ -115,3 +115,14 @@ def test_shipped_spaces_load(monkeypatch):
         sizes[space.name] = space.size()
     assert sizes["uer-grid"] == 18 and sizes["msra_ner"] == 8
     assert set(sizes) == {"book_review", "msra_ner", "sst2", "uer-grid"}
+
+
+def test_search_folder_on_object_storage_is_refused_in_one_line(tmp_path, space_dict, capsys):
+    """A search's folder holds the trials' models, written where each trial runs: on a cluster
+    it must be a shared filesystem; an s3:// folder is one line and exit status 2."""
+    from uer_ray.cli import main
+
+    path = write_space(tmp_path, space_dict)
+    assert main(["search", "--space", str(path), "--out", "s3://bucket/search"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "s3://bucket/search" in err[0] and "--zoo s3://" in err[0], err

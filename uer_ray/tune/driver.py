@@ -67,7 +67,11 @@ def search(options: SearchOptions) -> dict:
 
     space = load_space(options.space)
     o = _with_budget(options, space)
-    out = Path(o.out).absolute()
+    if "://" in o.out and not o.out.startswith("file://"):
+        raise OptionsError(f"search --out {o.out}: the search folder must be a path every node "
+                           "sees (a shared filesystem on a cluster); put the zoo on object "
+                           "storage instead (--zoo s3://...)")
+    out = Path(o.out.removeprefix("file://")).absolute()
     state = _open(out, o, space)
     started = time.time()
     inputs = prepare.inputs(space, out, progress=o.progress)
@@ -193,7 +197,12 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
 
     from uer_ray.tune.progress import TrialLines
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": TRIAL_CPUS})
+    # A trial that only fine-tunes computes in its own process: it reserves its whole share, so
+    # that Ray spreads concurrent trials over a cluster's nodes instead of packing them onto one.
+    # With stage 2 its Ray Train workers reserve the share themselves (a trial holding it too
+    # would leave them nothing), and the trial keeps a token reservation.
+    cpus = TRIAL_CPUS if space.stage2 is not None else ctx.stage2_cpus
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": cpus})
     folder = out / name
     if o.resume and tune.Tuner.can_restore(str(folder)):
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True,
