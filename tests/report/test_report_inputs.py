@@ -60,6 +60,12 @@ def test_paired_bootstrap_and_mcnemar():
     same = compare("classify", "a", better, "a2", better.copy(), "accuracy")
     assert not same.resolved and same.difference == 0
     assert mcnemar(better[:, 0], worse[:, 0]) < 1e-6 and mcnemar(better[:, 0], better[:, 0]) == 1.0
+    # a whole 10,000-row test file: thousands of discordant examples (2**n is no float)
+    a = rng.random(10_000) < 0.5
+    flipped = a ^ (rng.random(10_000) < 0.3)
+    assert 0 <= mcnemar(a.astype(float), flipped.astype(float)) <= 1
+    assert mcnemar(np.r_[np.ones(1600), np.zeros(1500)], np.r_[np.zeros(1600), np.ones(1500)]) \
+        == pytest.approx(0.0752, abs=2e-3)  # normal approximation: z = 100/sqrt(3100) = 1.80
     # entity F1 from per-sentence counts: the same numbers as summing first
     units = np.array([[1, 2, 2], [0, 1, 1], [2, 2, 3]], dtype=float)
     f1 = compare("tag", "x", units, "y", units, "f1").a_value

@@ -93,7 +93,7 @@ def _leaderboard(c: Collected) -> tuple[str, str]:
         keys += [k for k in t.config if k not in keys and k != "seed"]
     header = ["trial", *keys, f"best dev {c.metric}", "epoch", "epochs run", "seconds", "status"]
     rows = [[t.trial_id, *[t.config.get(k) for k in keys], t.best_dev, t.best_epoch,
-             len(t.history), round(t.seconds, 1), t.status + (f": {t.error[:80]}" if t.error else "")]
+             len(t.history), int(round(t.seconds)), t.status + (f": {t.error[:80]}" if t.error else "")]
             for t in order]
     if c.planned and c.planned > len(c.trials):
         rows.append([f"({c.planned - len(c.trials)} more planned)"] + [""] * (len(header) - 1))
@@ -159,7 +159,7 @@ def _pretrain(c: Collected) -> tuple[str, str]:
             status += " (last log line cut)"
         rows.append([run.name, last.get("step"), run.lines[0]["loss"] if run.lines else None,
                      last.get("loss"), ", ".join(f"{k} {v:.3f}" for k, v in targets.items()),
-                     last.get("tokens_per_s"), status])
+                     None if last.get("tokens_per_s") is None else int(round(last["tokens_per_s"])), status])
     return page.table_rows(["run", "steps", "first loss", "last loss", "per target", "tokens/s", "status"], rows)
 
 

@@ -104,5 +104,6 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
     if n == 0:
         return 1.0
     k = min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n
-    return min(1.0, 2 * tail)
+    # integer arithmetic: 2**n overflows a float past n = 1023 discordant examples
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return min(1.0, 2 * tail / (1 << n))

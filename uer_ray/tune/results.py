@@ -163,7 +163,8 @@ def markdown(board: list[Row], metric: str) -> str:
     head = "| " + " | ".join(f"dev {metric}" if k == "best_dev" else k for k in keys) + " |"
     lines = [head, "|" + "---|" * len(keys)]
     for r in rows:
-        lines.append("| " + " | ".join(_cell(r.get(k)) for k in keys) + " |")
+        lines.append("| " + " | ".join(f"{r[k]:.0f}" if k == "seconds" else _cell(r.get(k))
+                                       for k in keys) + " |")
     return "\n".join(lines)
 
 
