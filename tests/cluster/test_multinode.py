@@ -135,8 +135,13 @@ def test_job_submission_head_plus_two_workers(cluster_inputs, s3_server, tmp_pat
         assert f"pretrain/checkpoint_{step:08d}/model/model.safetensors" in keys, keys
     assert any(k.startswith("tiny-bert-cluster/versions/") and k.endswith("model.safetensors")
                for k in s3_keys(s3_server, "zoo", prefix))
-    record = json.loads((out / "metrics.json").read_text())
-    assert record["published"]["entry"].startswith("tiny-bert-cluster@")
+    from uer_ray.zoo import Zoo
+
+    store = Zoo(zoo)
+    (version,) = store.versions("tiny-bert-cluster")
+    entry = f"tiny-bert-cluster@{version}"
+    assert f"Published to the zoo as {entry}" in job.logs
+    assert store.verify(entry) == []
     stopwatch.lap("checks")
 
     samples = REPO / "uer_ray" / "samples" / "book_review"
@@ -150,7 +155,7 @@ def test_job_submission_head_plus_two_workers(cluster_inputs, s3_server, tmp_pat
         env={**c.env(), "UER_RAY_CACHE": str(tmp_path / "cache")})  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     parent = json.loads((ft / "metrics.json").read_text())["parent"]
-    assert parent["zoo"] == record["published"]["entry"], parent
+    assert parent["zoo"] == entry, parent
     stopwatch.lap("finetune --init zoo: from S3")
 
 
