@@ -129,36 +129,42 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(out)
-    results = {}
+    results_dir = REPO / "bench" / "results"
+    # a run of some parts keeps the others' last results (each part says when it was measured)
+    saved = results_dir / "search.json"
+    results = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
     for part, fn in (("a", part_a), ("b", part_b), ("c", part_c)):
         if part in args.parts.split(","):
             print(f"== part {part}", flush=True)
-            results[part] = fn(out)
+            results[part] = {**fn(out), "measured": time.strftime("%Y-%m-%d %H:%M")}
             print(json.dumps(results[part], indent=1), flush=True)
+    text = table(results)
+    print("\n" + text)
+    (results_dir / "search.txt").write_text(text + "\n", encoding="utf-8")
+    (results_dir / "search.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def table(results: dict) -> str:
     lines = ["search benchmark (2-core CPU, embedded Ray cluster)", ""]
     if "a" in results:
         r = results["a"]
-        lines += ["(a) overhead: 6 fixed fine-tuning trials, one at a time",
+        lines += [f"(a) overhead: 6 fixed fine-tuning trials, one at a time  [{r.get('measured', '')}]",
                   f"    plain loop of uer_ray.finetune   {r['loop_s']:8.1f} s   best dev {r['loop_best_dev']:.4f}",
                   f"    run.py search (Ray start incl.)  {r['search_s']:8.1f} s   best dev {r['search_best_dev']:.4f}",
                   f"    ratio {r['ratio']:.2f} (target <= 1.2)", ""]
     if "b" in results:
         r = results["b"]
-        lines += ["(b) uer-grid, 18 configurations: ASHA against the full grid (FIFO)",
+        lines += [f"(b) uer-grid, 18 configurations: ASHA against the full grid (FIFO)  [{r.get('measured', '')}]",
                   f"    grid  best dev {r['grid_best_dev']:.4f}  trial-seconds {r['grid_trial_s']:8.0f}  wall {r['grid_wall_s']:6.0f} s",
                   f"    ASHA  best dev {r['asha_best_dev']:.4f}  trial-seconds {r['asha_trial_s']:8.0f}  wall {r['asha_wall_s']:6.0f} s  ({r['asha_status']})",
                   f"    ASHA is {r['points_behind']:+.2f} points behind at {r['seconds_ratio']:.2f} of the trial-seconds "
                   "(target: <= 0.5 points at <= 0.50)", ""]
     if "c" in results:
         r = results["c"]
-        lines += ["(c) concurrency: the 6 trials",
+        lines += [f"(c) concurrency: the 6 trials  [{r.get('measured', '')}]",
                   f"    one at a time (2 threads each)   {r['one_at_a_time_s']:8.1f} s  {r['trials_per_hour_one']:6.1f} trials/hour",
                   f"    two at a time (1 thread each)    {r['two_at_a_time_s']:8.1f} s  {r['trials_per_hour_two']:6.1f} trials/hour"]
-    text = "\n".join(lines)
-    print("\n" + text)
-    results_dir = REPO / "bench" / "results"
-    (results_dir / "search.txt").write_text(text + "\n", encoding="utf-8")
-    (results_dir / "search.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

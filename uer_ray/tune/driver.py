@@ -223,6 +223,9 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
             metric="dev", mode="max", search_alg=searcher, num_samples=samples,
             scheduler=_scheduler(sched, epochs, space.budget.grace_period),
             max_concurrent_trials=ctx.extra["concurrency"],
+            # a trial process is kept for the next trial: no new Python, no torch import
+            # (seconds per trial on a small machine; bench/search.py part a)
+            reuse_actors=True,
             trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
             trial_name_creator=lambda t: t.trial_id),
         run_config=tune.RunConfig(
