@@ -45,7 +45,24 @@ def test_a_torn_metrics_line_is_left_out_and_said(tmp_path, capsys):
 
 def test_an_empty_zoo_says_so(tmp_path, capsys):
     assert main(["report", "--zoo", str(tmp_path / "zoo"), "--out", str(tmp_path / "r")]) == 0
-    assert "no zoo entry matches" in capsys.readouterr().out
+    assert "the zoo is empty" in capsys.readouterr().out
+
+
+def test_a_misspelt_zoo_filter_names_what_the_zoo_has(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zoo"))
+    from zoo_helpers import finetuned, pretrained
+
+    from uer_ray import zoo
+
+    store = str(tmp_path / "zoo")
+    pt = pretrained(tmp_path)
+    zoo.publish(finetuned(tmp_path, pt / "final"), zoo=store)
+    assert main(["report", "--zoo", store, "--dataset", "book_reveiw", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "no zoo entry matches dataset 'book_reveiw'" in out and "did you mean 'book_review'?" in out, out
 
 
 def test_paired_bootstrap_and_mcnemar():

@@ -117,6 +117,13 @@ def test_shipped_spaces_load(monkeypatch):
     assert set(sizes) == {"book_review", "msra_ner", "sst2", "uer-grid"}
 
 
+def test_a_misspelt_space_file_suggests_its_neighbour(tmp_path, space_dict):
+    path = write_space(tmp_path, space_dict, "book_review.yaml")
+    fails_with = pytest.raises(SpaceError, match=r"no such search-space file \(did you mean .*book_review.yaml\?\)")
+    with fails_with:
+        load_space(path.with_name("book_reveiw.yaml"))
+
+
 def test_search_folder_on_object_storage_is_refused_in_one_line(tmp_path, space_dict, capsys):
     """A search's folder holds the trials' models, written where each trial runs: on a cluster
     it must be a shared filesystem; an s3:// folder is one line and exit status 2."""

@@ -246,5 +246,24 @@ def zoo(uri: str | None, filters: dict[str, Any]) -> Collected:
     entries = [e for e, _ in select(entries, store.entries(), f)]
     c = Collected(title=f"zoo {store.uri}", source=store.uri, zoo=entries)
     if not entries:
-        c.notes.append("no zoo entry matches" + (f" {filters}" if filters else ""))
+        c.notes.append(_no_match(store.entries(), {k: v for k, v in filters.items() if v is not None}))
     return c
+
+
+def _no_match(entries: list[dict], filters: dict[str, Any]) -> str:
+    """Which filter found nothing, with the values the zoo has and a "did you mean"."""
+    from uer_ray.zoo.refs import did_you_mean
+
+    if not entries:
+        return "the zoo is empty"
+    known = {"dataset": {r["dataset"] for e in entries for r in e.get("results", [])},
+             "task": {r["task"] for e in entries for r in e.get("results", [])},
+             "kind": {e.get("kind") for e in entries},
+             "encoder": {x for e in entries for x in e.get("model", {}).get("encoder", [])},
+             "target": {t for e in entries for t in e.get("model", {}).get("targets", {})}}
+    said = [f"no zoo entry matches {', '.join(f'{k} {v!r}' for k, v in filters.items())}"]
+    for key, value in filters.items():
+        have = sorted(str(x) for x in known.get(key, ()) if x)
+        if have and str(value) not in have:
+            said.append(f"{key}s in the zoo: {', '.join(have)}{did_you_mean(str(value), have)}")
+    return "; ".join(said)

@@ -184,7 +184,12 @@ def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
 
     path = Path(path)
     if not path.is_file():
-        raise SpaceError(f"{path}: no such search-space file")
+        from uer_ray.zoo.refs import did_you_mean
+
+        near = [p.name for p in path.parent.glob("*.y*ml")] if path.parent.is_dir() else []
+        hint = did_you_mean(path.name, near).replace("'", "") if near else ""
+        hint = hint.replace("(did you mean ", f"(did you mean {path.parent}/") if hint else ""
+        raise SpaceError(f"{path}: no such search-space file{hint}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
