@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -91,13 +92,22 @@ def _leaderboard(c: Collected) -> tuple[str, str]:
     keys = []
     for t in order:
         keys += [k for k in t.config if k not in keys and k != "seed"]
+    # a value every trial shares is said once, under the table, not in a column
+    same = {k: order[0].config.get(k) for k in keys
+            if len(order) > 1 and len({json.dumps(t.config.get(k)) for t in order}) == 1}
+    keys = [k for k in keys if k not in same]
     header = ["trial", *keys, f"best dev {c.metric}", "epoch", "epochs run", "seconds", "status"]
     rows = [[t.trial_id, *[t.config.get(k) for k in keys], t.best_dev, t.best_epoch,
              len(t.history), int(round(t.seconds)), t.status + (f": {t.error[:80]}" if t.error else "")]
             for t in order]
     if c.planned and c.planned > len(c.trials):
         rows.append([f"({c.planned - len(c.trials)} more planned)"] + [""] * (len(header) - 1))
-    return page.table_rows(header, rows)
+    h, md = page.table_rows(header, rows)
+    if same:
+        common = ", ".join(f"{k} = {v}" for k, v in same.items())
+        h += f"<p>Every trial: {html.escape(common)}.</p>"
+        md += f"\n\nEvery trial: {common}."
+    return h, md
 
 
 def _compare_trials(c: Collected, out: Path):

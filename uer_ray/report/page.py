@@ -11,7 +11,7 @@ from typing import Any
 from uer_ray.report.collect import Collected
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
+.wide{overflow-x:auto}table{border-collapse:collapse;margin:1em 0;font-size:14px}td{white-space:nowrap}th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
 th{background:#eee}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 .note{background:#fff6d5;border-left:4px solid #e0b000;padding:.4em .8em}.yes{font-weight:bold}"""
 
@@ -24,12 +24,12 @@ def _cell(v: Any) -> str:
 
 def table_rows(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
     """(HTML, Markdown) of one table; the first column is left-aligned."""
-    h = "<table><tr>" + "".join(f"<th{' class=l' if i == 0 else ''}>{html.escape(c)}</th>"
+    h = "<div class=wide><table><tr>" + "".join(f"<th{' class=l' if i == 0 else ''}>{html.escape(c)}</th>"
                                 for i, c in enumerate(header)) + "</tr>"
     for r in rows:
         h += "<tr>" + "".join(f"<td{' class=l' if i == 0 or isinstance(c, str) else ''}>"
                               f"{html.escape(_cell(c))}</td>" for i, c in enumerate(r)) + "</tr>"
-    h += "</table>"
+    h += "</table></div>"
     md = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
     md += "".join("| " + " | ".join(_cell(c) for c in r) + " |\n" for r in rows)
     return h, md
