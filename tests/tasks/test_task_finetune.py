@@ -62,7 +62,7 @@ def test_classify_learns_and_predicts(tiny_configs, sentiment_files, char_vocab,
 
 def test_regress_and_dbqa(tiny_configs, sentiment_files, char_vocab, tmp_path):
     f = sentiment_files
-    m = finetune("regress", f["regress_train"], f["regress_dev"], tmp_path / "reg", "--epochs", "4",
+    m = finetune("regress", f["regress_train"], f["regress_dev"], tmp_path / "reg", "--epochs", "8",
                  "--lr", "0.01", "--batch-size", "16", model=tiny_configs["lstm"], vocab=char_vocab)
     assert m["dev"]["pearson"] > 0.5 and "spearman" in m["dev"]
     pred = tmp_path / "reg.tsv"
