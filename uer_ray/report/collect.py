@@ -241,12 +241,13 @@ def zoo(uri: str | None, filters: dict[str, Any]) -> Collected:
     from uer_ray.zoo.report import Filters, select
 
     store = Zoo(uri)
-    entries = store.entries(all_versions=False)
-    f = Filters(**{k: v for k, v in filters.items() if v is not None})
-    entries = [e for e, _ in select(entries, store.entries(), f)]
+    every = store.entries()  # (read once: on S3 each read is a listing and a GET per version)
+    given = {k: v for k, v in filters.items() if v is not None}
+    newest = list({e["name"]: e for e in every}.values())  # versions come oldest first
+    entries = [e for e, _ in select(newest, every, Filters(**given))]
     c = Collected(title=f"zoo {store.uri}", source=store.uri, zoo=entries)
     if not entries:
-        c.notes.append(_no_match(store.entries(), {k: v for k, v in filters.items() if v is not None}))
+        c.notes.append(_no_match(every, given))
     return c
 
 

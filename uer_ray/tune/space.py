@@ -184,11 +184,11 @@ def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
 
     path = Path(path)
     if not path.is_file():
-        from uer_ray.zoo.refs import did_you_mean
+        import difflib
 
-        near = [p.name for p in path.parent.glob("*.y*ml")] if path.parent.is_dir() else []
-        hint = did_you_mean(path.name, near).replace("'", "") if near else ""
-        hint = hint.replace("(did you mean ", f"(did you mean {path.parent}/") if hint else ""
+        near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, near, n=1, cutoff=0.5)
+        hint = f" (did you mean {path.parent / close[0]}?)" if close else ""
         raise SpaceError(f"{path}: no such search-space file{hint}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
