@@ -20,7 +20,7 @@ from uer_ray.errors import ConfigError
 C = TypeVar("C")
 
 
-__all__ = ["ConfigError", "Options", "from_dict", "load_json", "to_dict"]
+__all__ = ["ConfigError", "Options", "StageOptions", "from_dict", "load_json", "to_dict"]
 
 
 class Options:
@@ -35,6 +35,31 @@ class Options:
 
     def to_dict(self) -> dict:
         return to_dict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StageOptions(Options):
+    """The options every training stage shares (``PretrainOptions``, ``FinetuneOptions``): how it
+    is tracked on W&B, labelled and published to the zoo, and whether it draws a progress bar."""
+
+    wandb_project: str = "uer_ray"
+    wandb_group: str | None = None
+    wandb_name: str | None = None
+    wandb_mode: str | None = None
+    wandb_tags: list[str] = dataclasses.field(default_factory=list)
+    wandb_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
+    wandb_dir: str | None = None
+    """the folder whose wandb/ holds the run (default: OUT; a search keeps all its runs in one)"""
+    progress: bool = True
+    """the progress bar on the driver (a search turns it off: its trials print one line each)"""
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+    """labels recorded as they are (a search sets ``search`` and ``trial``)"""
+    publish: str | None = None
+    """publish the result (pre-training: ``final/``) to the zoo when done: a name, or "" for
+    the derived name"""
+    zoo: str | None = None
+    """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
 
 def to_dict(obj: Any) -> Any:

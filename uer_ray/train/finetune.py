@@ -23,18 +23,18 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uer_ray.config import Options
+from uer_ray.config import StageOptions
 from uer_ray.errors import InputError, OptionsError, UerRayError
 
 POOLING_CHOICES = ("auto", "first", "mean", "max", "last")
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinetuneOptions(Options):
+class FinetuneOptions(StageOptions):
     """Everything ``python run.py finetune`` accepts (docs/finetune.md)."""
 
     task: str
@@ -77,22 +77,6 @@ class FinetuneOptions(Options):
     address: str | None = None
     run_name: str | None = None
     """the exact Ray Train run name (a search trial gives one; default ``finetune``)"""
-    progress: bool = True
-    wandb_project: str = "uer_ray"
-    wandb_group: str | None = None
-    wandb_name: str | None = None
-    wandb_mode: str | None = None
-    wandb_tags: list[str] = field(default_factory=list)
-    wandb_config: dict[str, Any] = field(default_factory=dict)
-    """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
-    wandb_dir: str | None = None
-    """the folder whose wandb/ holds the run (default: OUT; a search keeps all its runs in one)"""
-    provenance: dict[str, str] = field(default_factory=dict)
-    """labels recorded as they are (a search sets ``search`` and ``trial``)"""
-    publish: str | None = None
-    """publish the result to the zoo when done: a name, or "" for the derived name"""
-    zoo: str | None = None
-    """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
     @property
     def dataset_name(self) -> str:

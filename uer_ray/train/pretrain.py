@@ -24,12 +24,12 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from uer_ray.atomic import write_json
-from uer_ray.config import Options
+from uer_ray.config import StageOptions
 from uer_ray.errors import OptionsError, UerRayError
 from uer_ray.train import driver
 from uer_ray.train.inputs import (
@@ -51,7 +51,7 @@ CACHE_AUTO_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainOptions(Options):
+class PretrainOptions(StageOptions):
     """Everything ``python run.py pretrain`` accepts (see docs/pretrain.md)."""
 
     model: str | dict[str, Any] | None = None
@@ -102,23 +102,6 @@ class PretrainOptions(Options):
     """the exact Ray Train run name (a search trial gives one)"""
     storage: str | None = None
     """Ray Train storage for checkpoints (a shared folder or a URI; default ``OUT/ray``)"""
-    wandb_project: str = "uer_ray"
-    wandb_group: str | None = None
-    wandb_name: str | None = None
-    wandb_mode: str | None = None
-    wandb_tags: list[str] = field(default_factory=list)
-    wandb_config: dict[str, Any] = field(default_factory=dict)
-    """extra flat config keys of the W&B run (a search logs ``encoder``, ``targets.mlm``, ...)"""
-    wandb_dir: str | None = None
-    """the folder whose wandb/ holds the run (default: OUT)"""
-    progress: bool = True
-    """the progress bar on the driver (a search turns it off: its trials print one line each)"""
-    provenance: dict[str, str] = field(default_factory=dict)
-    """labels recorded as they are (a search sets ``search`` and ``trial``)"""
-    publish: str | None = None
-    """publish ``final/`` to the zoo when done: a name, or "" for the derived name"""
-    zoo: str | None = None
-    """the zoo of ``zoo:`` references and ``publish`` (default: UER_RAY_ZOO, else the cache)"""
 
     def __post_init__(self):
         # (n, n) is a fixed size; a list (from JSON or Python) is the same range as a tuple
