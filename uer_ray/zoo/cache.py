@@ -100,7 +100,7 @@ def check_folder(folder: Path, wanted: dict[str, dict], stamp_path: Path, ref: s
                            "(truncated or replaced); not loaded")
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         if stamp.get(rel) != key:
-            sha, _ = hash_local(path, progress)
+            sha, _ = hash_local(path, want.get("piece_size"), progress)
             if sha != want["sha256"]:
                 raise ZooError(f"{ref}: {path} fails its sha256 check (recorded {want['sha256'][:12]}…, "
                                f"found {sha[:12]}…): the stored copy is damaged; not loaded")
@@ -126,7 +126,8 @@ def fetch(storage: Storage, base: tuple[str, ...], wanted: dict[str, dict | None
     tmp = dest.parent / f".tmp-{dest.name}-{secrets.token_hex(4)}"
     try:
         for rel, want in wanted.items():
-            sha, size = storage.download((*base, *rel.split("/")), tmp / rel, progress)
+            sha, size = storage.download((*base, *rel.split("/")), tmp / rel, progress,
+                                         (want or {}).get("piece_size"))
             if want and want.get("size") is not None and size != want["size"]:
                 raise ZooError(f"{what}: {rel} has {size:,} bytes in the store, recorded "
                                f"{want['size']:,} (truncated); not loaded")

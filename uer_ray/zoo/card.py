@@ -113,8 +113,16 @@ def render_card(entry: dict, ancestors: list[dict], library: str = "uer_ray") ->
         body.append("")
     body += ["## How to use", "", *_usage(entry, ref), "", "## Files", "",
              "| file | bytes | sha256 |", "|---|---:|---|"]
-    body += [f"| `{k}` | {v['size']:,} | `{v['sha256']}` |" for k, v in entry["files"].items()]
+    body += [f"| `{k}` | {v['size']:,} | `{v['sha256']}`{_pieces(v)} |" for k, v in entry["files"].items()]
+    if any(v.get("piece_size") for v in entry["files"].values()):
+        body += ["", "A digest marked *of pieces* is the sha256 of the sha256 digests of the file's "
+                 "pieces (the size given), concatenated in order: `split -b SIZE FILE p. && "
+                 "sha256sum p.* | cut -c1-64 | xxd -r -p | sha256sum` prints it."]
     return f"---\n{yaml_text}---\n\n" + "\n".join(body) + "\n"
+
+
+def _pieces(v: dict) -> str:
+    return f" (of {v['piece_size']:,}-byte pieces)" if v.get("piece_size") else ""
 
 
 def _what(entry: dict) -> list[str]:

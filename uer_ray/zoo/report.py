@@ -137,7 +137,8 @@ def show_text(e: dict, aliases: list[str], children: list[dict], uri: str) -> st
                             [[r["task"], r["dataset"], r["split"], r["metric"], f"{r['value']:.6g}"]
                              for r in e["results"]])]
     lines += ["", table(["FILE", "BYTES", "SHA256"],
-                        [[k, f"{v['size']:,}", v["sha256"][:16] + "…"] for k, v in e["files"].items()])]
+                        [[k, f"{v['size']:,}", v["sha256"][:16] + "…" + (" (pieces)" if v.get("piece_size") else "")]
+                         for k, v in e["files"].items()])]
     return "\n".join(lines)
 
 

@@ -207,8 +207,7 @@ class Zoo:
         prefix = (name, "versions", version)
         stored = {}
         for rel, path in files:
-            sha, size = self.storage.upload(path, (*prefix, *rel.split("/")), progress)
-            stored[rel] = {"sha256": sha, "size": size}
+            stored[rel] = self.storage.upload(path, (*prefix, *rel.split("/")), progress)
         draft = E.build_entry(**fields, version=version, files=stored, card_sha256="")
         card = render_card(draft, self._ancestors(fields["lineage"])).encode("utf-8")
         self.storage.put_bytes(card, *prefix, E.CARD_FILE)
@@ -260,8 +259,17 @@ class Zoo:
             return None
         from uer_ray.zoo.storage import hash_local
 
-        sha, _ = hash_local(weights)
-        hits = [e for e in self.entries() if (e["files"].get("model.safetensors") or {}).get("sha256") == sha]
+        size = weights.stat().st_size
+        same_size = [e for e in self.entries() if (e["files"].get("model.safetensors") or {}).get("size") == size]
+        digests: dict = {}  # one hash per digest scheme among the candidates (usually one)
+        hits = []
+        for e in same_size:
+            want = e["files"]["model.safetensors"]
+            scheme = want.get("piece_size")
+            if scheme not in digests:
+                digests[scheme] = hash_local(weights, scheme)[0]
+            if digests[scheme] == want["sha256"]:
+                hits.append(e)
         hits.sort(key=lambda e: e["version"])
         return f"{hits[-1]['name']}@{hits[-1]['version']}" if hits else None
 
@@ -337,7 +345,8 @@ class Zoo:
             if want["size"] is not None and info.size != want["size"]:
                 problems.append(f"{rel}: {info.size:,} bytes, recorded {want['size']:,} (truncated or replaced)")
                 continue
-            sha, _ = self.storage.hash(name, "versions", version, *rel.split("/"), progress=progress)
+            sha, _ = self.storage.hash(name, "versions", version, *rel.split("/"),
+                                       piece_size=want.get("piece_size"), progress=progress)
             if sha != want["sha256"]:
                 problems.append(f"{rel}: sha256 {sha[:12]}… differs from the recorded {want['sha256'][:12]}…")
         return problems
@@ -361,5 +370,5 @@ def _valid_name(name: str) -> bool:
 def _sha(data: bytes) -> str:
     import hashlib
 
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data).hexdigest()  # the card's record has no piece_size: plain sha256
 
