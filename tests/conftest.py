@@ -14,11 +14,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One embedded Ray cluster for the whole test session."""
+def ray_session(tmp_path_factory):
+    """One embedded Ray cluster for the whole test session. Its workers inherit a cache folder
+    of the session's own ($UER_RAY_CACHE), so no test writes under ~/.cache."""
     import ray
 
     from uer_ray.cluster import ensure_ray
+
+    if "UER_RAY_CACHE" not in os.environ and not ray.is_initialized():
+        os.environ["UER_RAY_CACHE"] = str(tmp_path_factory.mktemp("uer_ray-cache"))
 
     started = ensure_ray()
     yield ray

@@ -88,7 +88,7 @@ def build_record(*, stage: str, name: str, model: dict, data: dict, parent: dict
         "results": results,
         "metrics": metrics,
         "provenance": dict(provenance or {}),
-        "checkpoint": str(Path(checkpoint).absolute()),
+        "checkpoint": checkpoint if "://" in str(checkpoint) else str(Path(checkpoint).absolute()),
         "seconds": round(float(seconds), 3),
         "device": device,
         "package": {"name": "uer_ray", "version": __version__},

@@ -248,8 +248,9 @@ def test_elastic_run_grows_when_a_node_joins(cluster_inputs, tmp_path, stopwatch
     assert all(b["tokens_seen"] > a["tokens_seen"] for a, b in zip(lines, lines[1:], strict=False))
 
 
-def search_space(folder: Path) -> Path:
-    """Four fine-tuning trials (two encoders x two learning rates) on the bundled reviews."""
+def search_space(folder: Path, *, stage2: bool = False) -> Path:
+    """Four fine-tuning trials (two encoders x two learning rates) on the bundled reviews; with
+    ``stage2``, two LSTM trials that share one stage-2 ``lm`` run."""
     samples = REPO / "uer_ray" / "samples" / "book_review"
     lstm = {"embedding": ["word"], "encoder": "lstm", "targets": {"lm": 1.0}, "emb_size": 32,
             "hidden_size": 32, "layers": 1, "max_seq_length": 64, "dropout": 0.0,
@@ -257,7 +258,7 @@ def search_space(folder: Path) -> Path:
     cnn = {**lstm, "encoder": "gatedcnn", "layers": 2,
            "encoder_options": {"gatedcnn": {"kernel_size": 3, "block_size": 1}}}
     space = {
-        "name": "cluster", "task": "classify", "dataset": "book_review",
+        "name": "cluster-stage2" if stage2 else "cluster", "task": "classify", "dataset": "book_review",
         "data": {"train": str(samples / "train.tsv"), "dev": str(samples / "dev.tsv"),
                  "test": str(samples / "test.tsv"), "rows": {"train": 600, "dev": 200}},
         "vocabulary": {"tokenizer": "char", "size": 3000},
@@ -266,25 +267,40 @@ def search_space(folder: Path) -> Path:
         "finetune": {"epochs": 2, "batch_size": 32, "seq_length": 64},
         "budget": {"searcher": "grid", "scheduler": "fifo", "max_concurrent": 2, "publish_top": 1},
     }
-    path = folder / "cluster.yaml"
+    if stage2:
+        del space["encoders"]["gatedcnn"]
+        space["encoders"]["lstm"]["targets"] = ["lm"]
+        space["targets"] = {"lm": {"lm": 1.0}}
+        space["stage2"] = {"corpus": str(samples / "train.tsv"), "format": "cls", "rows": 600,
+                           "seq_length": 64, "steps": 12, "batch_size": 16, "lr": 3e-3, "workers": 1}
+    path = folder / f"{space['name']}.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
     return path
 
 
-def test_search_across_two_worker_nodes(s3_server, tmp_path, stopwatch):  # noqa: F811
-    """``ray job submit`` of a search: its two concurrent trials run on the two worker nodes
-    (each node fits one trial's share), and the winner is published to the zoo on S3."""
+def test_search_across_two_worker_nodes(s3_server, tmp_path, stopwatch, monkeypatch):  # noqa: F811
+    """``ray job submit`` of searches whose folder is on S3 (``--out s3://``): the concurrent
+    trials of the first run on the two worker nodes (each node fits one trial's share); every
+    process works in its own mirror of the store (one per node, none shared through a disk), the
+    trials' models, Tune's experiment and the results land in the bucket, the winner goes to the
+    zoo on S3, and ``report`` reads the search back from the bucket. The second search shares
+    one stage-2 run between its trials through the store, and publishes it as the parent."""
+    from uer_ray.report.build import gather
+    from uer_ray.tune.home import SearchHome
     from uer_ray.zoo import Zoo
 
-    out, prefix = tmp_path / "search", f"search-{secrets.token_hex(4)}"
+    prefix = f"search-{secrets.token_hex(4)}"
     s3_server.make_bucket("zoo")
-    zoo = s3_server.uri("zoo", prefix)
-    with LocalCluster(name="search") as c:
+    s3_server.make_bucket("runs")
+    zoo, out = s3_server.uri("zoo", prefix), s3_server.uri("runs", prefix)
+    cache = tmp_path / "cache"  # every node's mirror of the store is under it, and the test's
+    monkeypatch.setenv("UER_RAY_CACHE", str(cache))
+    with LocalCluster(name="search", env={"UER_RAY_CACHE": str(cache)}) as c:
         c.start_head()
         c.add_worker(num_cpus=NODE_CPUS)
         c.add_worker(num_cpus=NODE_CPUS)
         stopwatch.lap("cluster up")
-        argv = ["python", "run.py", "search", "--space", str(search_space(tmp_path)), "--out", str(out),
+        argv = ["python", "run.py", "search", "--space", str(search_space(tmp_path)), "--out", out,
                 "--zoo", zoo, "--wandb-mode", "disabled"]
         job = c.wait_job(c.submit(argv, excludes=EXCLUDES), JOB_TIMEOUT)
         stopwatch.lap("search job")
@@ -292,11 +308,44 @@ def test_search_across_two_worker_nodes(s3_server, tmp_path, stopwatch):  # noqa
         ids = c.node_ids()
         trial_nodes = {a["node_id"] for a in c.actors("ImplicitFunc")}
         assert trial_nodes == {ids["w1"], ids["w2"]}, (trial_nodes, ids)
-    record = json.loads((out / "metrics.json").read_text())
+        out2 = s3_server.uri("runs", prefix + "-stage2")
+        argv = ["python", "run.py", "search", "--space", str(search_space(tmp_path, stage2=True)),
+                "--out", out2, "--zoo", zoo, "--wandb-mode", "disabled"]
+        job2 = c.wait_job(c.submit(argv, excludes=EXCLUDES), JOB_TIMEOUT)
+        stopwatch.lap("stage-2 search job")
+        assert job2.status == "SUCCEEDED", job2.logs[-4000:]
+
+    keys = s3_keys(s3_server, "runs", prefix)
+    home = SearchHome(out)
+    record = json.loads(home.read_bytes("metrics.json"))
     board = record["results"]["leaderboard"]
     assert len(board) == 4 and {r["status"] for r in board} == {"finished"}, board
+    for row in board:  # every finished trial's model is in the bucket
+        assert f"trials/{row['trial']}/finetune/model.safetensors" in keys, row
+    assert {"search.json", "leaderboard.md", "leaderboard.csv", "vocab.txt"} <= set(keys)
+    assert any(k.startswith("tune/") for k in keys) and any(k.startswith("data/") for k in keys)
+    assert record["checkpoint"].startswith(f"s3://runs/{prefix}/trials/")
+    winner = json.loads(home.read_bytes("trials", record["results"]["winner"]["trial_id"], "finetune",
+                                        "metrics.json"))
+    assert winner["results"]["test"] == record["results"]["test"]  # scored, and pushed back
+    mirrors = sorted(p.name for p in home.local().parent.iterdir())
+    assert mirrors == sorted(["driver", f"node-{ids['w1'][:12]}", f"node-{ids['w2'][:12]}"]), mirrors
     (published,) = record["results"]["published"]
-    name = published["entry"].split("@")[0]
     store = Zoo(zoo)
-    assert store.names() == [name] and store.verify(published["entry"]) == []
+    assert store.verify(published["entry"]) == []
+    collected = gather([out])  # report, from the bucket
+    assert len(collected.trials) == 4 and collected.record["results"]["winner"] == record["results"]["winner"]
+
+    keys2 = s3_keys(s3_server, "runs", prefix + "-stage2")
+    record2 = json.loads(SearchHome(out2).read_bytes("metrics.json"))
+    assert {r["status"] for r in record2["results"]["leaderboard"]} == {"finished"}
+    stage2 = {k.split("/")[1] for k in keys2 if k.startswith("stage2/")}
+    assert len(stage2) == 1, stage2  # one shared run, trained once
+    (key,) = stage2
+    assert {f"stage2/{key}/metrics.json", f"stage2/{key}/final/model.safetensors"} <= set(keys2)
+    assert any(k.startswith(f"ray/stage2-{key}/") for k in keys2)  # its Ray Train storage
+    (published2,) = record2["results"]["published"]
+    lineage = store.lineage(published2["entry"])
+    assert [e["kind"] for e in lineage] == ["pre-trained", "fine-tuned"], lineage
+    assert published2["parent"] == f"{lineage[0]['name']}@{lineage[0]['version']}"
     stopwatch.lap("checks")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from s3_server import s3_server  # noqa: F401  (the session-scoped fixture)
 from space_helpers import TINY_LSTM, base_space, write_space
 
 from uer_ray.tune.driver import SearchOptions, search
@@ -178,22 +179,42 @@ search(SearchOptions.from_dict(json.loads(sys.argv[1])))
 """
 
 
-def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
+def _models(out: str) -> dict[str, float]:
+    """Finished trials' model files -> modification time, in a folder or in the store."""
+    from uer_ray.tune.home import SearchHome
+
+    home = SearchHome(out)
+    if not home.remote:
+        return {str(p): p.stat().st_mtime for p in Path(out).glob("trials/*/finetune/model.safetensors")}
+    found = home.storage().list("trials", recursive=True)
+    return {i.path: i.mtime.timestamp() for i in found if i.path.endswith("/finetune/model.safetensors")}
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_resume_after_the_driver_is_killed(ray_session, tmp_path, where, request, monkeypatch):
+    """SIGKILL of the driver once a trial has finished, then ``--resume``: the finished trials
+    are not run again. ``s3``: the search's home is the loopback S3 server (``--out s3://``),
+    and the resumed driver starts from an empty mirror, as on another machine."""
     s = base_space(tmp_path)
     s["encoders"] = {"lstm": {"model": copy.deepcopy(TINY_LSTM), "lr": {"choice": [1e-2, 3e-3]},
                               "targets": ["none"]}}
     s["finetune"].update(epochs=2, batch_size={"choice": [8, 16]})
     s["budget"].update(searcher="grid", scheduler="fifo", max_concurrent=1, publish_top=0)
     space = write_space(tmp_path, s)
-    out = tmp_path / "out"
-    options = SearchOptions(space=str(space), out=str(out), wandb_mode="disabled",
+    out = str(tmp_path / "out")
+    if where == "s3":
+        server = request.getfixturevalue("s3_server")
+        server.make_bucket("searches")
+        out = server.uri("searches", tmp_path.name)
+        monkeypatch.setenv("UER_RAY_CACHE", str(tmp_path / "cache"))
+    options = SearchOptions(space=str(space), out=out, wandb_mode="disabled",
                             address=ray_session.get_runtime_context().gcs_address)
     env = {**os.environ, "PYTHONPATH": str(REPO), "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     proc = subprocess.Popen([sys.executable, "-c", RESUME, json.dumps(options.to_dict())],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 300
-        while not list((out / "trials").glob("*/finetune/model.safetensors")):
+        while not _models(out):
             assert proc.poll() is None, proc.stderr.read()[-3000:]
             assert time.time() < deadline, "no trial finished"
             time.sleep(0.5)
@@ -201,13 +222,18 @@ def test_resume_after_the_driver_is_killed(ray_session, tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    first = sorted((out / "trials").glob("*/finetune/model.safetensors"))
-    stamps = {p: p.stat().st_mtime for p in first}
+    stamps = _models(out)
+    if where == "s3":
+        import shutil
+
+        shutil.rmtree(tmp_path / "cache")  # the resumed driver has nothing but the store
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
     record = search(SearchOptions(**{**options.to_dict(), "resume": True}))
     board = record["results"]["leaderboard"]
     assert len(board) == 4 and len({r["trial"] for r in board}) == 4
     assert {r["status"] for r in board} == {"finished"}
-    assert all(p.stat().st_mtime == t for p, t in stamps.items()), "a finished trial ran again"
+    after = _models(out)
+    assert len(after) == 4 and all(after[p] == t for p, t in stamps.items()), "a finished trial ran again"
 
 
 # -- the report and the W&B workspace of that search (issue: comparisons people can look at) --

@@ -12,7 +12,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sources", nargs="*", help="a search folder, or pretrain/finetune output folders")
+    p.add_argument("sources", nargs="*", help="a search folder (or its store URI), or pretrain/finetune output folders")
     p.add_argument("--out", required=True, help="folder for report.html, report.md and the PNGs")
     p.add_argument("--zoo", nargs="?", const="", metavar="URI",
                    help="report the zoo (default UER_RAY_ZOO, else ~/.cache/uer_ray/zoo)")

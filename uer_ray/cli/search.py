@@ -1,7 +1,7 @@
 """``run.py search``: arguments -> ``SearchOptions`` -> ``uer_ray.tune.driver.search``.
 
     python run.py search --space search_spaces/book_review.yaml [--samples N] [--searcher random|grid|optuna]
-        [--scheduler asha|fifo] [--max-concurrent N] [--repeat K] [--publish-top N] [--out DIR] [--resume]
+        [--scheduler asha|fifo] [--max-concurrent N] [--repeat K] [--publish-top N] [--out DIR|URI] [--resume]
 
 Unset options come from the space file's ``budget`` section (docs/search.md).
 """
@@ -13,7 +13,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", required=True, help="search space YAML (search_spaces/*.yaml)")
-    p.add_argument("--out", help="search folder (default runs/search/<space name>)")
+    p.add_argument("--out", help="search folder, or a store URI (s3://bucket/searches/NAME) on a cluster without a shared disk (default runs/search/<space name>)")
     p.add_argument("--samples", type=int, help="configurations to try (random, optuna)")
     p.add_argument("--searcher", choices=["random", "grid", "optuna"])
     p.add_argument("--scheduler", choices=["asha", "fifo"],

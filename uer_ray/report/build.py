@@ -29,6 +29,12 @@ def gather(sources: list[str], *, zoo: str | None = None, zoo_filters: dict | No
         return collect.zoo(zoo, zoo_filters or {})
     if not sources:
         raise InputError("name a search folder, run folders, or --zoo")
+    from uer_ray.tune.home import SearchHome, is_remote
+
+    if len(sources) == 1 and is_remote(sources[0]):  # a search whose home is a store
+        return collect.search(SearchHome(sources[0]).mirror())
+    if any(is_remote(s) for s in sources):
+        raise InputError("only a search folder can be read from a store URI; give run folders as paths")
     folders = [Path(s) for s in sources]
     if len(folders) == 1 and collect.is_search(folders[0]):
         return collect.search(folders[0])

@@ -120,6 +120,12 @@ def search(folder: Path) -> Collected:
         files = c.record["data"]["search"]["files"]
         c.test_file = c.test_file or (files.get("test") or {}).get("path")
     c.metric = state.get("metric", c.metric)
+    if c.test_file and not Path(c.test_file).exists():  # a search copied from its store
+        copied = [folder / "data" / Path(c.test_file).name]
+        recorded = ((c.record or {}).get("data", {}).get("search", {}).get("files", {}).get("test") or {}).get("path")
+        if recorded:
+            copied.insert(0, folder / "data" / Path(recorded).name)
+        c.test_file = next((str(p) for p in copied if p.exists()), c.test_file)
     c.trials = _trials(folder / "tune", folder / "trials")
     c.repeat_trials = _trials(folder / "repeat", folder / "trials")
     if not c.trials:

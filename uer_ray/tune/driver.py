@@ -10,6 +10,10 @@ Output folder::
     trials/<id>/finetune/   each finished trial's fine-tuned model (a finetune output folder)
     tune/              the Ray Tune experiment (Tuner.restore reads it; searcher and scheduler state)
     leaderboard.csv/.md, metrics.json (the search's result record), wandb/
+
+``--out`` is a folder every node sees, or a store URI (``s3://bucket/searches/book_review``):
+then the store holds the same layout (plus ``ray/``, the stage-2 runs' Ray Train storage) and
+every process works in a local mirror of it (``uer_ray.tune.home``).
 """
 
 from __future__ import annotations
@@ -64,35 +68,96 @@ def search(options: SearchOptions) -> dict:
     """Run (or resume) a search; returns its result record (also in ``OUT/metrics.json``)."""
     from uer_ray.cluster import ensure_ray
     from uer_ray.tune import prepare, results
+    from uer_ray.tune.home import SearchHome, is_remote
 
     space = load_space(options.space)
     o = _with_budget(options, space)
-    if "://" in o.out and not o.out.startswith("file://"):
-        raise OptionsError(f"search --out {o.out}: the search folder must be a path every node "
-                           "sees (a shared filesystem on a cluster); put the zoo on object "
-                           "storage instead (--zoo s3://...)")
-    out = Path(o.out.removeprefix("file://")).absolute()
+    home = SearchHome(o.out if is_remote(o.out) else str(Path(o.out.removeprefix("file://")).absolute()))
+    out = home.local()  # the search folder, or the driver's mirror of the store
+    if home.remote:
+        _mirror(home, out, o.resume)
     state = _open(out, o, space)
     started = time.time()
-    inputs = prepare.inputs(space, out, progress=o.progress)
+    inputs = prepare.inputs(space, out, progress=o.progress, copy=home.remote)
+    if home.remote:
+        inputs = _relative(inputs, out)
+        for rel in ("search.json", *_input_tops(inputs)):
+            home.push(out, rel)
     ensure_ray(o.address)
-    ctx = _context(space, o, out, state["search_id"], inputs)
+    ctx = _context(space, o, home, state["search_id"], inputs)
     from uer_ray.tune.stage2 import registry
 
     # The stage-2 registry belongs to the driver: made by a trial, it would die with that trial.
-    keep = registry(state["search_id"])  # noqa: F841  (held for the whole search)
-    grid = _run(ctx, o, out, space)
-    board = results.leaderboard(grid, space)
-    winner = results.evaluate_winner(board, ctx)
-    repeats = _repeat(ctx, o, out, space, board) if o.repeat else None
+    keep = registry(state["search_id"])  # held for the whole search
+    try:
+        grid = _run(ctx, o, out, space)
+        board = results.leaderboard(grid, space)
+        winner = results.evaluate_winner(board, ctx)
+        repeats = _repeat(ctx, o, out, space, board) if o.repeat else None
+    finally:
+        _stop(keep)
     published = results.publish(board, ctx, o) if o.publish_top else []
     record = results.search_record(space, o, ctx, board, winner, repeats, published,
                                    seconds=time.time() - started, out=out)
     results.write(out, board, repeats, record)
+    if home.remote:  # the results into the store; Tune's experiments into the mirror (report)
+        for rel in ("leaderboard.csv", "leaderboard.md", "metrics.json", "optuna.db"):
+            if (out / rel).exists():
+                home.push(out, rel)
+        for rel in (EXPERIMENT, "repeat"):
+            if home.exists(rel):
+                home.pull(out, rel, refresh=True)
     record["results"]["workspace"] = _workspace(out, o)
     if o.progress:
-        print(results.summary_text(record, board, repeats, published, out), flush=True)
+        print(results.summary_text(record, board, repeats, published, home), flush=True)
     return record
+
+
+def _stop(actor) -> None:
+    """End the registry actor now: left to the driver's exit, its process can abort while Ray
+    tears it down (a stack trace after a search that succeeded)."""
+    import ray
+
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001  (Ray already gone: nothing to stop)
+        pass
+
+
+def _mirror(home, out: Path, resume: bool) -> None:
+    """The driver's mirror of a store home: emptied for a new search (the store is the truth);
+    for --resume, the state and inputs pulled from the store."""
+    import shutil
+
+    if not resume:
+        if home.exists("search.json"):
+            raise OptionsError(f"{home.display} already holds a search: pass --resume to "
+                               "continue it, or choose another --out")
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True, exist_ok=True)
+        return
+    if not home.exists("search.json"):
+        raise OptionsError(f"{home.display}: no search to resume (search.json missing); drop --resume")
+    home.pull(out, "search.json", refresh=True)
+    for rel in ("data", "shards", "optuna.db", "vocab.txt"):
+        if home.exists(rel):
+            home.pull(out, rel)
+
+
+def _relative(inputs, out: Path):
+    """Inputs as paths relative to the search folder (a trial resolves them in its mirror)."""
+    from dataclasses import replace as _replace
+
+    def rel(p):
+        return None if p is None else Path(p).relative_to(out).as_posix()
+
+    return _replace(inputs, files={k: rel(v) for k, v in inputs.files.items()},
+                    vocab=rel(inputs.vocab), shards=rel(inputs.shards))
+
+
+def _input_tops(inputs) -> list[str]:
+    paths = [*inputs.files.values(), inputs.vocab, inputs.shards]
+    return list(dict.fromkeys(Path(p).parts[0] for p in paths if p))
 
 
 def _workspace(out: Path, o: SearchOptions) -> str | None:
@@ -149,7 +214,7 @@ def _open(out: Path, o: SearchOptions, space: SearchSpace) -> dict:
     return state
 
 
-def _context(space: SearchSpace, o: SearchOptions, out: Path, search_id: str, inputs) -> SearchContext:
+def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs) -> SearchContext:
     """Trial resources: each of K concurrent trials gets an equal share of the cluster's CPUs
     with one CPU kept free for Ray Data reads (RAY_NOTES: two workers that take every CPU hang
     a 2-CPU machine), and an equal share of the cores for its torch threads."""
@@ -163,7 +228,7 @@ def _context(space: SearchSpace, o: SearchOptions, out: Path, search_id: str, in
     # whole CPU stays free for reads
     share = max(0.01, int(100 * (cpus - 1 - k * TRIAL_CPUS) / k) / 100)
     cores = os.cpu_count() or 1
-    return SearchContext(space=space, out=str(out), search_id=search_id, files=inputs.files,
+    return SearchContext(space=space, out=home.uri, search_id=search_id, files=inputs.files,
                          vocab=inputs.vocab, tokenizer=inputs.tokenizer, shards=inputs.shards,
                          shards_sha256=inputs.shards_sha256, threads=max(1, cores // k),
                          stage2_cpus=share, metric=get_task(space.task).select_metric,
@@ -203,11 +268,12 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
     # would leave them nothing), and the trial keeps a token reservation.
     cpus = TRIAL_CPUS if space.stage2 is not None else ctx.stage2_cpus
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), {"cpu": cpus})
-    folder = out / name
-    if o.resume and tune.Tuner.can_restore(str(folder)):
-        tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_unfinished=True,
+    home = ctx.home
+    folder = home.uri_of(name)  # in the store for a store home: any machine can --resume
+    if o.resume and tune.Tuner.can_restore(folder):
+        tuner = tune.Tuner.restore(folder, trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
-        return _finished(tuner.fit(), out)
+        return _finished(tuner.fit(), o.out)
     searcher, param_space, samples = None, {}, 1
     if configs is None and o.searcher == "optuna":
         searcher = _optuna(space, o, out)
@@ -229,14 +295,14 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
             trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
             trial_name_creator=lambda t: t.trial_id),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(out), verbose=0,
+            name=name, storage_path=home.uri if home.remote else str(out), verbose=0,
             failure_config=tune.FailureConfig(max_failures=1),
             callbacks=[TrialLines(space, enabled=o.progress)]),
     )
-    return _finished(tuner.fit(), out)
+    return _finished(tuner.fit(), o.out)
 
 
-def _finished(grid, out: Path):
+def _finished(grid, out):
     """The ResultGrid of a search that ran to its end. Tune answers Ctrl-C by stopping the
     trials and returning what it has: that is an interruption, not a result."""
     unfinished = len(grid) - grid.num_terminated - grid.num_errors

@@ -21,22 +21,34 @@ class Inputs:
     shards_sha256: str | None
 
 
-def inputs(space: SearchSpace, out: Path, *, progress: bool = True) -> Inputs:
-    files = {split: _limited(Path(path), space.rows.get(split), out / "data", header=True)
+def inputs(space: SearchSpace, out: Path, *, progress: bool = True, copy: bool = False) -> Inputs:
+    """The inputs in ``out``; with ``copy`` every file a trial reads is inside ``out`` (a search
+    whose home is a store: trials on other machines get them from there)."""
+    files = {split: _limited(Path(path), space.rows.get(split), out / "data", header=True, copy=copy)
              for split, path in space.data.items()}
-    vocab, tokenizer = _vocabulary(space, out, files)
+    vocab, tokenizer = _vocabulary(space, out, files, copy)
     shards = sha = None
     if any(t != NO_STAGE2 for _, t in space.combinations()):
         shards, sha = _shards(space, out, vocab, tokenizer, progress)
     return Inputs(files, vocab, tokenizer, shards, sha)
 
 
-def _limited(src: Path, rows: int | None, folder: Path, header: bool) -> str:
-    """``src`` itself, or a copy with its first ``rows`` data lines."""
-    if rows is None:
-        return str(src)
+def _limited(src: Path, rows: int | None, folder: Path, header: bool, copy: bool = False) -> str:
+    """``src`` itself (a copy in ``folder`` with ``copy``), or a copy with its first ``rows``
+    data lines."""
     from uer_ray.atomic import atomic_file
 
+    if rows is None:
+        if not copy:
+            return str(src)
+        dst = folder / src.name
+        if not dst.exists():
+            import shutil
+
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_file(dst, "wb") as w, open(src, "rb") as f:
+                shutil.copyfileobj(f, w)
+        return str(dst)
     dst = folder / f"{src.stem}.first{rows}{src.suffix}"
     if not dst.exists():
         with open(src, encoding="utf-8") as f, atomic_file(dst) as w:
@@ -47,14 +59,14 @@ def _limited(src: Path, rows: int | None, folder: Path, header: bool) -> str:
     return str(dst)
 
 
-def _vocabulary(space: SearchSpace, out: Path, files: dict) -> tuple[str | None, str]:
+def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False) -> tuple[str | None, str]:
     """(vocabulary file, tokenizer kind). A stage-1 checkpoint brings its own tokenizer."""
     if space.stage1 != "scratch":
         return None, "wordpiece"
     v = space.vocabulary
     kind = v.get("tokenizer", "char")
     if "size" not in v:
-        return v["file"], kind
+        return (_limited(Path(v["file"]), None, out, header=False, copy=True) if copy else v["file"]), kind
     target = out / "vocab.txt"
     if not target.exists():
         from uer_ray.tokenizers import build_vocab

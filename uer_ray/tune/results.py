@@ -57,7 +57,13 @@ def leaderboard(grid, space: SearchSpace) -> list[Row]:
 
 
 def trial_folder(ctx: SearchContext, trial_id: str) -> Path:
-    return Path(ctx.out) / "trials" / trial_id / "finetune"
+    """A trial's fine-tuned model in the driver's folder (pulled from a store home first)."""
+    home = ctx.home
+    local = home.local()
+    folder = local / "trials" / trial_id / "finetune"
+    if home.remote and not folder.exists() and home.exists("trials", trial_id, "finetune", "metrics.json"):
+        home.pull(local, "trials", trial_id, "finetune")
+    return folder
 
 
 def evaluate_winner(board: list[Row], ctx: SearchContext) -> dict | None:
@@ -67,8 +73,10 @@ def evaluate_winner(board: list[Row], ctx: SearchContext) -> dict | None:
     for row in board:
         folder = trial_folder(ctx, row.trial_id)
         if row.status == "finished" and (folder / "metrics.json").exists():
-            test = score(folder, ctx.files["test"])
+            local = ctx.home.local()
+            test = score(folder, ctx.path(ctx.files["test"], local))
             _add_test(folder, test)
+            ctx.home.push(local, "trials", row.trial_id, "finetune", "metrics.json")
             return {"trial_id": row.trial_id, "test": test}
     return None
 
@@ -132,18 +140,24 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
         if not folder.exists():
             continue
         provenance = {"search": ctx.search_id, "trial": row.trial_id, "space": ctx.space.name}
-        parent = None
-        if row.config.get("stage2", "none") != "none":
-            record = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-            stage2 = record["parent"]["checkpoint"] if record.get("parent") else None
-            if stage2:
-                parent = zoo_publish(stage2, zoo=o.zoo, provenance=provenance)
-        aliases = [f"best-{ctx.space.dataset}"] if rank == 0 else []
         from uer_ray.records import read_record
         from uer_ray.train.finetune import publish_result
 
-        done = publish_result(read_record(folder / "metrics.json"), None, o.zoo,
-                              aliases=tuple(aliases), provenance=provenance)
+        record = read_record(folder / "metrics.json")
+        home = ctx.home
+        if home.remote:  # the record names the trial node's folders: use the driver's copies
+            record["checkpoint"] = str(folder)
+        parent = None
+        if row.config.get("stage2", "none") != "none":
+            stage2 = record["parent"]["checkpoint"] if record.get("parent") else None
+            if stage2 and home.remote:
+                key = Path(stage2).parent.name  # .../stage2/<key>/final
+                stage2 = str(home.pull(home.local(), "stage2", key) / "final")
+                record["parent"]["checkpoint"] = stage2
+            if stage2:
+                parent = zoo_publish(stage2, zoo=o.zoo, provenance=provenance)
+        aliases = [f"best-{ctx.space.dataset}"] if rank == 0 else []
+        done = publish_result(record, None, o.zoo, aliases=tuple(aliases), provenance=provenance)
         out.append({"trial_id": row.trial_id, "entry": done["entry"], "aliases": aliases,
                     "parent": f"{parent.name}@{parent.version}" if parent else None})
     return out
@@ -196,7 +210,9 @@ def search_record(space: SearchSpace, o, ctx: SearchContext, board: list[Row], w
         metrics = list(trial_record["metrics"])
     elif best is not None:
         metrics = metric_rows(space.task, space.dataset, "dev", {ctx.metric: best.best_dev})
-    files = {k: {"path": v, "sha256": sha256_file(v)} for k, v in ctx.files.items()}
+    local = ctx.home.local()
+    files = {k: {"path": ctx.path(v, local), "sha256": sha256_file(ctx.path(v, local))}
+             for k, v in ctx.files.items()}
     results = {
         "space": space.name, "searcher": o.searcher, "scheduler": o.scheduler,
         "samples": len(board), "concurrency": ctx.extra["concurrency"], "metric": ctx.metric,
@@ -213,7 +229,8 @@ def search_record(space: SearchSpace, o, ctx: SearchContext, board: list[Row], w
         data={"search": {"dataset": space.dataset, "task": space.task, "files": files,
                          "shards_sha256": ctx.shards_sha256}},
         options=o.to_dict(), results=results, metrics=metrics,
-        checkpoint=str(trial_folder(ctx, best.trial_id)) if best else str(out),
+        checkpoint=(ctx.home.uri_of("trials", best.trial_id, "finetune") if ctx.home.remote
+                    else str(trial_folder(ctx, best.trial_id))) if best else str(out),
         seconds=seconds, device=o.device, provenance={"search": ctx.search_id})
 
 
@@ -228,7 +245,7 @@ def write(out: Path, board: list[Row], repeat: dict | None, record: dict) -> Non
 
 
 def summary_text(record: dict, board: list[Row], repeat: dict | None, published: list[dict],
-                 out: Path) -> str:
+                 home) -> str:
     r = record["results"]
     metric = r["metric"]
     lines = ["", markdown(board, metric), ""]
@@ -254,6 +271,6 @@ def summary_text(record: dict, board: list[Row], repeat: dict | None, published:
         text += "."
     if published:
         text += " In the zoo: " + ", ".join(p["entry"] for p in published) + "."
-    text += f" Leaderboard: {out / 'leaderboard.md'}; record: {out / 'metrics.json'}."
+    text += f" Leaderboard: {home.uri_of('leaderboard.md')}; record: {home.uri_of('metrics.json')}."
     lines.append(text)
     return "\n".join(lines)

@@ -63,11 +63,17 @@ def registry(search_id: str):
                          get_if_exists=True, lifetime=None).remote()
 
 
-def finished(folder: Path, steps: int) -> dict | None:
-    """The stage-2 run's result record when it has trained ``steps`` steps."""
+def finished(folder: Path, steps: int, home=None) -> dict | None:
+    """The stage-2 run's result record when it has trained ``steps`` steps. With a store home
+    (``home.remote``) the store is asked, and a finished run is pulled into ``folder`` first."""
     from uer_ray.errors import UerRayError
     from uer_ray.records import read_record
 
+    if home is not None and home.remote:
+        data = home.read_bytes("stage2", folder.name, "metrics.json")  # pushed last: the commit
+        if data is None or json.loads(data)["results"]["steps"] < steps:
+            return None
+        home.pull(folder.parent.parent, "stage2", folder.name, refresh=not _complete(folder, data))
     path = folder / "metrics.json"
     if not path.exists():
         return None
@@ -78,26 +84,58 @@ def finished(folder: Path, steps: int) -> dict | None:
     return record if record["results"]["steps"] >= steps else None
 
 
+def _complete(folder: Path, committed: bytes) -> bool:
+    """The local copy of a stage-2 folder is the one the store committed."""
+    path = folder / "metrics.json"
+    return path.is_file() and path.read_bytes() == committed and (folder / "final").is_dir()
+
+
 def ensure(folder: Path, steps: int, *, search_id: str, holder: str,
-           train: Callable[[bool, Callable[[dict], None]], dict]) -> tuple[dict, bool]:
+           train: Callable[[bool, Callable[[dict], None]], dict], home=None,
+           work: Path | None = None) -> tuple[dict, bool]:
     """The finished stage-2 record in ``folder``: trained here (``train(resume, on_log)``) when
-    no other trial is training it, else waited for. Returns (record, trained_here)."""
+    no other trial is training it, else waited for. Returns (record, trained_here). With a
+    store home a run trained here is pushed (``final/``, then ``metrics.json``, the commit), and
+    one trained on another node is pulled."""
     import ray
 
     key = folder.name
     reg = registry(search_id)
     while True:
-        record = finished(folder, steps)
+        record = finished(folder, steps, home)
         if record is not None:
             return record, False
         if ray.get(reg.claim.remote(key, holder)):
             break
         time.sleep(POLL_S)
     try:
-        record = finished(folder, steps)  # finished between our look and the claim
+        record = finished(folder, steps, home)  # finished between our look and the claim
         if record is not None:
             return record, False
-        resume = (folder / "run.json").exists()
-        return train(resume, lambda _line: reg.beat.remote(key, holder)), True
+        remote = home is not None and home.remote
+        beat = lambda _line: reg.beat.remote(key, holder)  # noqa: E731
+        if remote:
+            # a crashed trainer left its checkpoints in the store's ray/ and its run.json in
+            # stage2/<key>/: any node resumes it
+            from uer_ray.train.run_storage import has_run
+
+            resume = (home.exists("stage2", key, "run.json")
+                      and has_run(folder, f"stage2-{key}", home.uri_of("ray")))
+            if resume:
+                home.pull(work, "stage2", key, "run.json", refresh=True)
+            pushed = []
+
+            def beat(_line) -> None:
+                reg.beat.remote(key, holder)
+                if not pushed:  # the run has started: its run.json is written
+                    home.push(work, "stage2", key, "run.json")
+                    pushed.append(True)
+        else:
+            resume = (folder / "run.json").exists()
+        record = train(resume, beat)
+        if remote:
+            home.push(work, "stage2", key, "final")
+            home.push(work, "stage2", key, "metrics.json")
+        return record, True
     finally:
         ray.get(reg.release.remote(key, holder))

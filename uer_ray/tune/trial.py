@@ -41,6 +41,27 @@ class SearchContext:
     def group(self) -> str:
         return f"search-{self.space.name}-{self.search_id}"
 
+    @property
+    def home(self):
+        """Where the search's files live (``out``: a folder every node sees, or a store URI)."""
+        from uer_ray.tune.home import SearchHome
+
+        return SearchHome(self.out)
+
+    def path(self, p: str | None, work: Path) -> str | None:
+        """An input path as this process reads it: relative ones are under its folder ``work``."""
+        return None if p is None else str(work / p) if not Path(p).is_absolute() else p
+
+    def pull_inputs(self, work: Path, stage2: bool) -> None:
+        """Bring the inputs a trial reads into ``work`` (a store home; once per node)."""
+        home = self.home
+        if not home.remote:
+            return
+        wanted = [*self.files.values(), self.vocab, self.shards if stage2 else None]
+        for rel in dict.fromkeys(p for p in wanted if p and not Path(p).is_absolute()):
+            top = Path(rel).parts[0]
+            home.pull(work, top)
+
 
 def flat_config(config: dict) -> dict:
     """The flat trial configuration, from a grid/random config (``{"trial": {...}}``) or an
@@ -48,8 +69,9 @@ def flat_config(config: dict) -> dict:
     return dict(config["trial"])
 
 
-def stage2_options(ctx: SearchContext, trial: dict, trial_id: str):
-    """The stage-2 ``PretrainOptions`` of a trial (None without stage 2) and its cache key."""
+def stage2_options(ctx: SearchContext, trial: dict, trial_id: str, work: Path | None = None):
+    """The stage-2 ``PretrainOptions`` of a trial (None without stage 2) and its cache key;
+    ``work`` is the trial's folder (the search folder, or its node's mirror of a store home)."""
     from uer_ray.models import load_preset
     from uer_ray.train.pretrain import PretrainOptions
     from uer_ray.tune.stage2 import stage2_key
@@ -64,38 +86,42 @@ def stage2_options(ctx: SearchContext, trial: dict, trial_id: str):
              "targets": targets, "steps": trial["stage2_steps"], "seed": trial["seed"],
              "lr": s2.lr, "batch_size": s2.batch_size, "workers": s2.workers}
     key = stage2_key(parts)
-    folder = Path(ctx.out) / "stage2" / key
+    work = work or ctx.home.local()
+    folder = work / "stage2" / key
     init = space.stage1 if space.stage1 != "scratch" else None
     options = PretrainOptions(
-        model=None if init else model, init=init, targets=targets, data=ctx.shards,
-        vocab=ctx.vocab, out=str(folder), steps=int(trial["stage2_steps"]), lr=s2.lr,
+        model=None if init else model, init=init, targets=targets, data=ctx.path(ctx.shards, work),
+        vocab=ctx.path(ctx.vocab, work), out=str(folder), steps=int(trial["stage2_steps"]), lr=s2.lr,
+        storage=ctx.home.uri_of("ray") if ctx.home.remote else None,
         batch_size=s2.batch_size, workers=s2.workers, seed=int(trial["seed"]),
         cpus_per_worker=ctx.stage2_cpus / s2.workers, save_every=max(50, trial["stage2_steps"] // 4),
         log_every=max(1, trial["stage2_steps"] // 20), run_name=f"stage2-{key}",
         max_failures=1, progress=False, wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
         wandb_group=ctx.group, wandb_name=f"stage2/{trial['encoder']}/{trial['stage2']}/{key}",
-        wandb_dir=ctx.out,
+        wandb_dir=str(work),
         wandb_tags=[f"search:{ctx.space.name}", f"enc:{trial['encoder']}"],
         wandb_config=_wandb_config(trial), provenance={"search": ctx.search_id, "trial": trial_id,
                                                         "stage2_key": key})
     return options, key
 
 
-def finetune_options(ctx: SearchContext, trial: dict, trial_id: str, init: str | None):
+def finetune_options(ctx: SearchContext, trial: dict, trial_id: str, init: str | None,
+                     work: Path | None = None):
     from uer_ray.train.finetune import FinetuneOptions
 
     space = ctx.space
+    work = work or ctx.home.local()
     enc = space.encoders[trial["encoder"]]
     start = init or (space.stage1 if space.stage1 != "scratch" else None)
     fields = {k: trial[k] for k in space.finetune}
     return FinetuneOptions(
-        task=space.task, train=ctx.files["train"], dev=ctx.files["dev"], dataset=space.dataset,
-        out=str(Path(ctx.out) / "trials" / trial_id / "finetune"), init=start,
-        model=None if start else enc.model, vocab=None if start else ctx.vocab,
+        task=space.task, train=ctx.path(ctx.files["train"], work), dev=ctx.path(ctx.files["dev"], work),
+        dataset=space.dataset, out=str(work / "trials" / trial_id / "finetune"), init=start,
+        model=None if start else enc.model, vocab=None if start else ctx.path(ctx.vocab, work),
         tokenizer=ctx.tokenizer, lr=float(trial["lr"]), seed=int(trial["seed"]), **fields,
         progress=False, device="cpu", wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
         wandb_group=ctx.group, wandb_name=f"{trial_id}/finetune",
-        wandb_dir=ctx.out,
+        wandb_dir=str(work),
         wandb_tags=[f"search:{space.name}", f"enc:{trial['encoder']}", f"stage2:{trial['stage2']}"],
         wandb_config=_wandb_config(trial),
         provenance={"search": ctx.search_id, "trial": trial_id})
@@ -114,12 +140,16 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
     from uer_ray.train.finetune import finetune
     from uer_ray.train.pretrain import pretrain
     from uer_ray.tune import stage2
+    from uer_ray.tune.home import node_name
 
     trial = flat_config(config)
     trial_id = tune.get_context().get_trial_id()
     torch.set_num_threads(ctx.threads)
+    home = ctx.home
+    work = home.local(node_name())  # the search folder, or this node's mirror of the store
+    ctx.pull_inputs(work, stage2=trial["stage2"] != NO_STAGE2)
     init = None
-    s2_options, key = stage2_options(ctx, trial, trial_id)
+    s2_options, key = stage2_options(ctx, trial, trial_id, work)
     if s2_options is not None:
         from dataclasses import replace
 
@@ -128,12 +158,13 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
 
         print(f"{trial_id}: stage 2 {trial['stage2']} for {trial['encoder']} ({key})", flush=True)
         record, trained = stage2.ensure(Path(s2_options.out), s2_options.steps,
-                                        search_id=ctx.search_id, holder=trial_id, train=train)
+                                        search_id=ctx.search_id, holder=trial_id, train=train,
+                                        home=home, work=work)
         print(f"{trial_id}: stage 2 {'trained' if trained else 'reused'}: loss "
               f"{record['results']['loss_first']:.3f} -> {record['results']['loss_last']:.3f}", flush=True)
-        init = record["checkpoint"]
+        init = str(Path(s2_options.out) / "final") if home.remote else record["checkpoint"]
     metric = f"dev/{ctx.metric}"
-    options = finetune_options(ctx, trial, trial_id, init)
+    options = finetune_options(ctx, trial, trial_id, init, work)
     last = {}
 
     def report(epoch_record: dict) -> None:
@@ -146,6 +177,8 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
         tune.report(_tune_metrics(epoch_record, metric))
 
     finetune(options, on_epoch=report)
+    # the model goes to the store before the last report: a trial Tune calls finished has it there
+    home.push(work, "trials", trial_id, "finetune")
     if last:  # (a run stopped early by --patience has reported all its epochs already)
         tune.report(_tune_metrics(last, metric))
 
