@@ -77,11 +77,12 @@ def search(options: SearchOptions) -> dict:
     if home.remote:
         _mirror(home, out, o.resume)
     state = _open(out, o, space)
+    home.push(out, "search.json")  # first: a store that cannot take it fails before any work
     started = time.time()
     inputs = prepare.inputs(space, out, progress=o.progress, copy=home.remote)
     if home.remote:
         inputs = _relative(inputs, out)
-        for rel in ("search.json", *_input_tops(inputs)):
+        for rel in _input_tops(inputs):
             home.push(out, rel)
     ensure_ray(o.address)
     ctx = _context(space, o, home, state["search_id"], inputs)
