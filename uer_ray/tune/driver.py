@@ -68,7 +68,7 @@ def search(options: SearchOptions) -> dict:
     """Run (or resume) a search; returns its result record (also in ``OUT/metrics.json``)."""
     from uer_ray.cluster import ensure_ray
     from uer_ray.tune import prepare, results
-    from uer_ray.tune.home import SearchHome, is_remote
+    from uer_ray.tune.home import SearchHome, is_remote, top_folders
 
     space = load_space(options.space)
     o = _with_budget(options, space)
@@ -82,7 +82,7 @@ def search(options: SearchOptions) -> dict:
     inputs = prepare.inputs(space, out, progress=o.progress, copy=home.remote)
     if home.remote:
         inputs = _relative(inputs, out)
-        for rel in _input_tops(inputs):
+        for rel in top_folders([*inputs.files.values(), inputs.vocab, inputs.shards]):
             home.push(out, rel)
     ensure_ray(o.address)
     ctx = _context(space, o, home, state["search_id"], inputs)
@@ -147,18 +147,11 @@ def _mirror(home, out: Path, resume: bool) -> None:
 
 def _relative(inputs, out: Path):
     """Inputs as paths relative to the search folder (a trial resolves them in its mirror)."""
-    from dataclasses import replace as _replace
-
     def rel(p):
         return None if p is None else Path(p).relative_to(out).as_posix()
 
-    return _replace(inputs, files={k: rel(v) for k, v in inputs.files.items()},
-                    vocab=rel(inputs.vocab), shards=rel(inputs.shards))
-
-
-def _input_tops(inputs) -> list[str]:
-    paths = [*inputs.files.values(), inputs.vocab, inputs.shards]
-    return list(dict.fromkeys(Path(p).parts[0] for p in paths if p))
+    return replace(inputs, files={k: rel(v) for k, v in inputs.files.items()},
+                   vocab=rel(inputs.vocab), shards=rel(inputs.shards))
 
 
 def _workspace(out: Path, o: SearchOptions) -> str | None:

@@ -22,11 +22,15 @@ pull the same folder at once never see half of it. The store code is the zoo's
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow.fs as pafs
 
 
 def is_remote(out: str) -> bool:
@@ -44,9 +48,7 @@ class SearchHome:
         return is_remote(self.uri)
 
     def storage(self):
-        from uer_ray.zoo.storage import Storage
-
-        return Storage(self.uri)
+        return _storage(self.uri)
 
     def local(self, who: str | None = None) -> Path:
         """This process's folder: the search folder itself, or its mirror for ``who`` (the
@@ -84,8 +86,6 @@ class SearchHome:
     def exists(self, *parts: str) -> bool:
         if not self.remote:
             return self.local().joinpath(*parts).exists()
-        import pyarrow.fs as pafs
-
         return self.storage().info(*parts).type != pafs.FileType.NotFound
 
     def read_bytes(self, *parts: str) -> bytes | None:
@@ -105,8 +105,6 @@ class SearchHome:
         storage = self.storage()
         root = storage.path(*parts)
         info = storage.info(*parts)
-        import pyarrow.fs as pafs
-
         if info.type == pafs.FileType.NotFound:
             raise ZooError(f"{'/'.join(parts)} is not in the search's store {storage.display}")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +145,19 @@ class SearchHome:
             if self.exists(name):
                 self.pull(local, name, refresh=True)
         return local
+
+
+@functools.lru_cache(maxsize=16)
+def _storage(uri: str):
+    """One Storage per store URI in a process: its filesystem (an S3 client) is made once."""
+    from uer_ray.zoo.storage import Storage
+
+    return Storage(uri)
+
+
+def top_folders(paths: Iterable[str | None]) -> list[str]:
+    """The first parts of the relative paths among ``paths`` (what to push or pull), in order."""
+    return list(dict.fromkeys(Path(p).parts[0] for p in paths if p and not Path(p).is_absolute()))
 
 
 def _remove(path: Path) -> None:

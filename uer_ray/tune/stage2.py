@@ -113,7 +113,6 @@ def ensure(folder: Path, steps: int, *, search_id: str, holder: str,
         if record is not None:
             return record, False
         remote = home is not None and home.remote
-        beat = lambda _line: reg.beat.remote(key, holder)  # noqa: E731
         if remote:
             # a crashed trainer left its checkpoints in the store's ray/ and its run.json in
             # stage2/<key>/: any node resumes it
@@ -123,15 +122,16 @@ def ensure(folder: Path, steps: int, *, search_id: str, holder: str,
                       and has_run(folder, f"stage2-{key}", home.uri_of("ray")))
             if resume:
                 home.pull(work, "stage2", key, "run.json", refresh=True)
-            pushed = []
-
-            def beat(_line) -> None:
-                reg.beat.remote(key, holder)
-                if not pushed:  # the run has started: its run.json is written
-                    home.push(work, "stage2", key, "run.json")
-                    pushed.append(True)
         else:
             resume = (folder / "run.json").exists()
+        pushed = []
+
+        def beat(_line) -> None:
+            reg.beat.remote(key, holder)
+            if remote and not pushed:  # the run has started: its run.json is written
+                home.push(work, "stage2", key, "run.json")
+                pushed.append(True)
+
         record = train(resume, beat)
         if remote:
             home.push(work, "stage2", key, "final")

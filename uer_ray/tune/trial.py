@@ -57,9 +57,9 @@ class SearchContext:
         home = self.home
         if not home.remote:
             return
-        wanted = [*self.files.values(), self.vocab, self.shards if stage2 else None]
-        for rel in dict.fromkeys(p for p in wanted if p and not Path(p).is_absolute()):
-            top = Path(rel).parts[0]
+        from uer_ray.tune.home import top_folders
+
+        for top in top_folders([*self.files.values(), self.vocab, self.shards if stage2 else None]):
             home.pull(work, top)
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from uer_ray.atomic import write_json
 from uer_ray.zoo import entry as E
+from uer_ray.zoo.digest import hash_file
 from uer_ray.zoo.refs import ZooError, is_zoo_ref, slug
-from uer_ray.zoo.storage import Progress, Storage, _no_progress, hash_local
+from uer_ray.zoo.storage import Progress, Storage, _no_progress
 
 CACHE_ENV = "UER_RAY_CACHE"
 _SOURCE = ".source.json"
@@ -100,7 +101,7 @@ def check_folder(folder: Path, wanted: dict[str, dict], stamp_path: Path, ref: s
                            "(truncated or replaced); not loaded")
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         if stamp.get(rel) != key:
-            sha, _ = hash_local(path, want.get("piece_size"), progress)
+            sha, _ = hash_file(path, want.get("piece_size"), progress)
             if sha != want["sha256"]:
                 raise ZooError(f"{ref}: {path} fails its sha256 check (recorded {want['sha256'][:12]}…, "
                                f"found {sha[:12]}…): the stored copy is damaged; not loaded")

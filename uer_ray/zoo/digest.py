@@ -56,9 +56,8 @@ def piece_size_for(size: int) -> int | None:
     return PIECE if size > PIECE else None
 
 
-def combine(digests: list[bytes], piece_size: int | None) -> str:
-    if piece_size is None:
-        raise ValueError("a plain sha256 has no pieces")
+def combine(digests: list[bytes]) -> str:
+    """The digest of a file from its pieces' digests."""
     if len(digests) <= 1:  # a file of at most one piece: its own sha256
         return digests[0].hex() if digests else hashlib.sha256(b"").hexdigest()
     return hashlib.sha256(b"".join(digests)).hexdigest()
@@ -91,7 +90,7 @@ class Digest:
         if self.piece_size is None:
             return self._h.hexdigest()
         tail = [self._h.digest()] if self._in_piece or not self._done else []
-        return combine(self._done + tail, self.piece_size)
+        return combine(self._done + tail)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -153,7 +152,7 @@ def _run(fd: int, size: int, piece_size: int | None, out_fd: int | None, progres
                 except BaseException:  # noqa: BLE001  (the first error is the one raised)
                     pass
         raise
-    return combine(digests, piece_size)
+    return combine(digests)
 
 
 def hash_file(path: str | Path, piece_size: int | None | str = "auto",
@@ -164,7 +163,7 @@ def hash_file(path: str | Path, piece_size: int | None | str = "auto",
     try:
         size = os.fstat(fd).st_size
         ps = piece_size_for(size) if piece_size == "auto" else piece_size
-        return _run(fd, size, ps, None, progress or _ignore), size
+        return _run(fd, size, ps, None, progress or no_progress), size
     finally:
         os.close(fd)
 
@@ -178,7 +177,7 @@ def copy_file(src: str | Path, dst: str | Path, progress: Progress | None = None
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.ftruncate(out, size)
-            digest = _run(fd, size, piece_size_for(size), out, progress or _ignore)
+            digest = _run(fd, size, piece_size_for(size), out, progress or no_progress)
         finally:
             os.close(out)
         return digest, size
@@ -186,5 +185,5 @@ def copy_file(src: str | Path, dst: str | Path, progress: Progress | None = None
         os.close(fd)
 
 
-def _ignore(n: int) -> None:
+def no_progress(n: int) -> None:
     pass

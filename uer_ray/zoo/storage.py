@@ -19,16 +19,11 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from uer_ray.zoo.digest import Digest, copy_file, hash_file, piece_size_for
+from uer_ray.zoo.digest import Digest, Progress, copy_file, hash_file, piece_size_for
+from uer_ray.zoo.digest import no_progress as _no_progress
 from uer_ray.zoo.refs import ZooError
 
 CHUNK = 8 << 20
-Progress = Callable[[int], None]
-AUTO = "auto"  # a new record: the digest scheme follows the file's size (digest.piece_size_for)
-
-
-def _no_progress(n: int) -> None:
-    pass
 
 
 def _first_line(e: BaseException) -> str:
@@ -229,10 +224,3 @@ def copy_local(src: Path, dst: Path, progress: Progress = _no_progress) -> dict:
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
         raise ZooError(f"{src} changed while it was being published; publish a finished checkpoint")
     return file_record(digest, size, piece_size_for(size))
-
-
-def hash_local(path: Path, piece_size: int | None | str = AUTO,
-               progress: Progress = _no_progress) -> tuple[str, int]:
-    """(digest, size) of a local file, in the scheme of a record with ``piece_size`` ("auto":
-    the scheme a new record of a file this size gets)."""
-    return hash_file(path, piece_size, progress)

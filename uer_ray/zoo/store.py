@@ -257,7 +257,7 @@ class Zoo:
         weights = folder / "model.safetensors"
         if not weights.is_file():
             return None
-        from uer_ray.zoo.storage import hash_local
+        from uer_ray.zoo.digest import hash_file
 
         size = weights.stat().st_size
         same_size = [e for e in self.entries() if (e["files"].get("model.safetensors") or {}).get("size") == size]
@@ -267,7 +267,7 @@ class Zoo:
             want = e["files"]["model.safetensors"]
             scheme = want.get("piece_size")
             if scheme not in digests:
-                digests[scheme] = hash_local(weights, scheme)[0]
+                digests[scheme] = hash_file(weights, scheme)[0]
             if digests[scheme] == want["sha256"]:
                 hits.append(e)
         hits.sort(key=lambda e: e["version"])
