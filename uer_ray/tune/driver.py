@@ -83,7 +83,7 @@ def search(options: SearchOptions) -> dict:
     if home.remote:
         inputs = _relative(inputs, out)
         for rel in top_folders([*inputs.files.values(), inputs.vocab, inputs.shards]):
-            home.push(out, rel)
+            home.push(out, rel, bar=o.progress)
     ensure_ray(o.address)
     ctx = _context(space, o, home, state["search_id"], inputs)
     from uer_ray.tune.stage2 import registry

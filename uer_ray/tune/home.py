@@ -70,18 +70,22 @@ class SearchHome:
         return self.storage().display if self.remote else str(self.local())
 
     # -- transfers (no-ops for a local home) ----------------------------------------------
-    def push(self, local_root: Path, *parts: str) -> None:
-        """Upload the file or folder ``local_root/parts`` to the same place in the store."""
+    def push(self, local_root: Path, *parts: str, bar: bool = False) -> None:
+        """Upload the file or folder ``local_root/parts`` to the same place in the store (with
+        ``bar``, a progress bar of the bytes)."""
         if not self.remote:
             return
         storage = self.storage()
         src = local_root.joinpath(*parts)
         files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
-        for path in files:
-            rel = path.relative_to(local_root).as_posix()
-            if any(part.startswith(".") for part in rel.split("/")):  # temporaries, stamps
-                continue
-            storage.upload(path, tuple(rel.split("/")))
+        files = [p for p in files  # not temporaries or stamps
+                 if not any(part.startswith(".") for part in p.relative_to(local_root).parts)]
+        from tqdm import tqdm
+
+        with tqdm(total=sum(p.stat().st_size for p in files), unit="B", unit_scale=True,
+                  desc=f"upload {'/'.join(parts)}", disable=not bar, leave=False) as progress:
+            for path in files:
+                storage.upload(path, path.relative_to(local_root).parts, progress.update)
 
     def exists(self, *parts: str) -> bool:
         if not self.remote:
