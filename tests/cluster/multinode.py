@@ -321,6 +321,10 @@ class LocalCluster:
         """SIGKILL a node's whole process group at once (a machine that vanished)."""
         signal_group(node.proc.pid, signal.SIGKILL)
         node.proc.wait(timeout=30)
+        # the leader is reaped at once; its group's other members take a moment to finish dying
+        deadline = time.monotonic() + 10
+        while group_members(node.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def stop(self, timeout: float = 30) -> list[int]:
         """Stop every node (workers first, then the head), then sweep for leftovers; returns
