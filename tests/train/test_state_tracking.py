@@ -174,3 +174,24 @@ def test_parse_workers_and_elastic_options():
     assert o.workers == (1, 2) and (o.min_workers, o.max_workers) == (1, 2)
     assert PretrainOptions.from_dict(o.to_dict()) == o  # run.json round trip
     assert PretrainOptions(out="o", workers=(2, 2)).workers == 2
+
+
+def test_an_offline_run_file_is_complete_when_finish_returns(tmp_path):
+    """wandb-core can still be writing a run's last rows when ``run.finish()`` returns;
+    ``WandbRun.finish`` waits for the file's exit record, so a reader right after it (a test, a
+    report, a fine-tuning run moving its W&B folder) sees every row."""
+    from uer_ray.tracking.wandb_files import is_complete, read_runs
+    from uer_ray.tracking.wandb_run import WandbRun, WandbSettings
+
+    for i in range(5):
+        folder = tmp_path / str(i)
+        run = WandbRun(WandbSettings(project="p", name="n", mode="offline", dir=str(folder),
+                                     job_type="pretrain"), {"k": 1})
+        path = run._run.settings.sync_file
+        for step in range(1, 21):
+            run.log({"loss": 1.0 / step}, step=step)
+        assert not is_complete(path)  # still open: no exit record yet
+        run.finish()
+        assert is_complete(path)
+        (found,) = read_runs(folder)
+        assert [row["_step"] for row in found.history] == list(range(1, 21))

@@ -115,6 +115,39 @@ def read_run(path: str | Path) -> OfflineRun:
     return run
 
 
+def is_complete(path: str | Path) -> bool:
+    """The offline file holds its run's ``exit`` record (W&B has written all of it)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    for body in chunks(data):
+        record = pb.Record()
+        try:
+            record.ParseFromString(body)
+        except Exception:  # noqa: BLE001  (a torn record: not complete yet)
+            continue
+        if record.WhichOneof("record_type") == "exit":
+            return True
+    return False
+
+
+def wait_complete(path: str | Path, timeout: float = 30.0) -> bool:
+    """Wait until the offline file is complete. ``run.finish()`` can return while wandb-core's
+    writer is still flushing the last history rows and the exit record (seen here: a file read
+    right after ``finish`` missed its last rows), so whoever reads or moves the file waits."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not is_complete(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def read_runs(folder: str | Path) -> list[OfflineRun]:
     """Every offline run under ``folder`` (searched recursively), oldest file first."""
     files = sorted(Path(folder).rglob("offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)

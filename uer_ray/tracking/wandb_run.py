@@ -106,8 +106,18 @@ class WandbRun:
 
     def finish(self) -> None:
         if self._run is not None:
-            self._run.finish()
+            _finish(self._run, self._mode)
             self._run = None
+
+
+def _finish(run, mode: str) -> None:
+    """``run.finish()``; offline, also until the run's file is completely written."""
+    sync_file = getattr(run.settings, "sync_file", None) if mode == "offline" else None
+    run.finish()
+    if sync_file:
+        from uer_ray.tracking.wandb_files import wait_complete
+
+        wait_complete(sync_file)
 
 
 def log_model_artifact(run: dict, *, name: str, reference: str, metadata: dict,
@@ -131,4 +141,4 @@ def log_model_artifact(run: dict, *, name: str, reference: str, metadata: dict,
         artifact.add_reference(reference, checksum=False)
         handle.log_artifact(artifact, aliases=list(aliases or []))
     finally:
-        handle.finish()
+        _finish(handle, run["mode"])
