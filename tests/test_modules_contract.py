@@ -5,6 +5,7 @@ weights survive a save/load unchanged."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -17,7 +18,7 @@ from uer_ray.encoders import ENCODERS
 from uer_ray.models import ModelConfig, build_model, save_pretrained
 from uer_ray.targets import TARGETS
 
-V, TGT_V, B, T = 37, 23, 3, 10
+V, TGT_V, B, T, TGT_T = 37, 23, 3, 10, 6
 SIZES = {"emb_size": 12, "hidden_size": 12, "layers": 2, "heads": 2, "ffn_size": 20,
          "max_seq_length": 16, "dropout": 0.0}
 BIDIRECTIONAL = {"bilstm", "bigru"}
@@ -36,24 +37,31 @@ def batch() -> dict[str, torch.Tensor]:
     seg[1, 6:] = 0
     mlm = torch.full((B, T), -100)
     mlm[:, 2] = ids[:, 2]
-    tgt = torch.randint(5, TGT_V, (B, 6), generator=g)
+    tgt = torch.randint(5, TGT_V, (B, TGT_T), generator=g)
     tgt[1, 4:] = 0
     return {"input_ids": ids, "segment_ids": seg, "mlm_labels": mlm, "is_next": torch.tensor([1, 0, 1]),
             "label": torch.tensor([0, 1, 1]), "tgt_ids": tgt}
 
 
 def target_config(name: str) -> dict:
-    """The smallest model that can train target ``name``."""
-    cfg = base(targets={name: 1.0})
-    if name == "bilm":
-        cfg["encoder"] = "bilstm"
-    if TARGETS.get(name).needs_decoder:
+    """The smallest model that can train target ``name``: a causal encoder for next-token
+    targets, a bidirectional one when nothing else builds, a decoder when it needs one."""
+    cls = TARGETS.get(name)
+    cfg = base(targets={name: 1.0}, encoder="gpt" if cls.predicts_next_token else "transformer")
+    if cls.needs_decoder:
         cfg["decoder"] = "transformer"
+    try:
+        build_model(cfg, vocab_size=V, tgt_vocab_size=TGT_V)
+    except ValueError:
+        cfg["encoder"] = next(n for n, e in ENCODERS.items() if e.bidirectional)
     return cfg
 
 
-EXPECTED_LOGITS = {"mlm": (B, T, V), "sp": (B, 2), "cls": (B, 2), "lm": (B, T, V),
-                   "bilm": (B, T, 2, V), "ae": (B, T - 1, V), "mt": (B, 5, TGT_V)}
+def expected_logits(name: str) -> tuple[int, ...]:
+    """``Target.logits_shape`` in this test's sizes."""
+    sizes = {"B": B, "T": T, "V": V, "T-1": T - 1, "V_tgt": TGT_V, "T_tgt": TGT_T,
+             "T_tgt-1": TGT_T - 1, "labels": 2}
+    return tuple(d if isinstance(d, int) else sizes[d] for d in TARGETS.get(name).logits_shape)
 
 CASES = (
     [pytest.param(base(embedding=["word", name] if name != "word" else ["word"]), id=f"embedding-{name}")
@@ -96,7 +104,7 @@ def test_module_contract(cfg, tmp_path):
     logits = model.logits(b["input_ids"], b["segment_ids"], b["tgt_ids"])
     assert set(logits) == set(cfg["targets"])
     for name, value in logits.items():
-        assert value.shape == EXPECTED_LOGITS[name], name
+        assert value.shape == expected_logits(name), name
     model.train()
 
     # finite gradients into every parameter
@@ -122,3 +130,105 @@ def test_module_contract(cfg, tmp_path):
     after = loaded.logits(b["input_ids"], b["segment_ids"], b["tgt_ids"])
     for name, value in logits.items():
         torch.testing.assert_close(after[name], value, atol=0, rtol=0)
+
+
+# -- the facts every registered module declares (what the rest of the package reads off it) ----
+# Hugging Face Hub pipeline tags a model card may carry
+PIPELINE_TAGS = {"fill-mask", "text-generation", "feature-extraction", "text-classification",
+                 "token-classification", "text-ranking", "question-answering", "multiple-choice",
+                 "summarization", "translation", "text2text-generation", "sentence-similarity"}
+
+
+def _registries() -> dict:
+    from uer_ray.data import PROCESSORS
+    from uer_ray.models.interop import FAMILIES
+    from uer_ray.tasks import TASKS
+    from uer_ray.tokenizers import TOKENIZERS
+
+    return {"tokenizers": TOKENIZERS, "processors": PROCESSORS, "embeddings": EMBEDDINGS,
+            "subencoders": SUBENCODERS, "encoders": ENCODERS, "decoders": DECODERS,
+            "targets": TARGETS, "tasks": TASKS, "interop": FAMILIES}
+
+
+ENTRIES = [pytest.param(family, name, id=f"{family}-{name}")
+           for family, reg in _registries().items() for name in reg.names()]
+
+
+@pytest.mark.parametrize("family, name", ENTRIES)
+def test_every_registered_name_is_a_file_of_that_name(family, name):
+    """One hop from a name to its code: ``ENCODERS.where("lstm")`` is ``encoders/lstm.py``."""
+    reg = _registries()[family]
+    assert reg.where(name).stem == name, f"{family} {name!r} is defined in {reg.where(name)}"
+    assert reg.get(name).name == name  # the registry names the class: no second declaration
+
+
+@pytest.mark.parametrize("name", ENCODERS.names())
+def test_encoder_facts(name):
+    from uer_ray.encoders import POOLINGS
+
+    cls = ENCODERS.get(name)
+    cfg = cls.Config()
+    assert dataclasses.is_dataclass(cls.Config)
+    assert cls.sees_future(cfg) in (True, False), f"{name} does not declare sees_future"
+    assert cls.default_pooling(cfg) in POOLINGS
+    assert 0 < cls.lr_pretrained <= cls.lr_scratch < 1
+    assert isinstance(cls.bidirectional, bool)
+    if cls.bidirectional:
+        assert cls.sees_future(cfg), "a backward direction sees later tokens"
+    built = build_model(base(encoder=name, targets={"mlm": 1.0}), vocab_size=V)
+    assert built.encoder.output_dim > 0
+
+
+@pytest.mark.parametrize("name", TARGETS.names())
+def test_target_facts(name):
+    from uer_ray.data import PROCESSORS
+
+    cls = TARGETS.get(name)
+    assert dataclasses.is_dataclass(cls.Config)
+    written = {c for _, p in PROCESSORS.items() for c in p.columns}
+    assert set(cls.columns) <= written, f"no processor writes {set(cls.columns) - written}"
+    for fact in ("needs_masking", "needs_decoder", "predicts_next_token"):
+        assert isinstance(getattr(cls, fact), bool), fact
+    assert cls.card_task_type is None or cls.card_task_type in PIPELINE_TAGS
+    assert cls.logits_shape, f"{name} does not declare logits_shape"
+    shards = _FakeShards()
+    config = cls.from_shards(base(targets={name: 1.0}), shards)
+    assert isinstance(config, dict) and config["targets"] == {name: 1.0}
+
+
+class _FakeShards:
+    vocab_size, tgt_vocab_size = V, TGT_V
+
+    def labels_num(self) -> int:
+        return 3
+
+
+@pytest.mark.parametrize("name", sorted(_registries()["tasks"].names()))
+def test_task_facts(name):
+    from uer_ray.tasks import TASKS
+
+    cls = TASKS.get(name)
+    assert cls.card_task_type in PIPELINE_TAGS, f"{name} does not declare card_task_type"
+    assert cls.output in ("pooled", "sequence")
+    assert isinstance(cls.takes_crf, bool) and isinstance(cls.exact_test, bool)
+    task = cls()
+    assert isinstance(task.select_metric, str) and task.select_metric
+    assert callable(task.units) and callable(task.metric_from_units)
+
+
+@pytest.mark.parametrize("name", sorted(_registries()["tokenizers"].names()))
+def test_tokenizer_facts(name):
+    from uer_ray.tokenizers import TOKENIZERS
+
+    cls = TOKENIZERS.get(name)
+    assert cls.file_option in ("vocab", "spm_model")
+    assert isinstance(cls.lowercase_by_default, bool) and cls.file_name
+
+
+@pytest.mark.parametrize("name", sorted(_registries()["processors"].names()))
+def test_processor_facts(name):
+    from uer_ray.data import PROCESSORS
+
+    cls = PROCESSORS.get(name)
+    assert {"input_ids", "segment_ids"} <= set(cls.columns)
+    assert cls.line_format and isinstance(cls.supervised, bool)

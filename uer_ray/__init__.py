@@ -21,7 +21,7 @@ Public API::
 Each stage returns its result record (docs/contracts.md), also written to ``metrics.json``.
 """
 
-__version__ = "0.1.0"
+from uer_ray.version import __version__
 
 __all__ = [
     "FinetuneOptions", "PredictOptions", "PretrainOptions", "__version__", "build_model",

@@ -29,14 +29,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def file_identity(path: str | Path | None, rows: int | None = None) -> dict | None:
-    """``{path, sha256, rows}`` of an input file (None for no file)."""
-    if path is None:
-        return None
-    p = Path(path)
-    return {"path": str(p.absolute()), "sha256": sha256_file(p), "rows": rows}
-
-
 def model_section(config: dict, parameters: int, preset: str | None = None) -> dict:
     """The record's ``model`` section from a complete model config."""
     encoder = config.get("encoder", [])
@@ -73,7 +65,7 @@ def build_record(*, stage: str, name: str, model: dict, data: dict, parent: dict
                  options: dict, results: dict, metrics: list[dict], checkpoint: str,
                  seconds: float, device: str, provenance: dict | None = None) -> dict:
     """A complete result record (see the module docstring for who reads it)."""
-    from uer_ray import __version__
+    from uer_ray.version import __version__
 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")

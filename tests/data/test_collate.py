@@ -139,10 +139,8 @@ def test_ray_collate_fn_in_iter_torch_batches(rows, en, ray_session):
 def test_sentencepiece_words_for_whole_word_masking():
     from data_paths import shared_data as sd
 
-    from uer_ray.data.collate import continuation_pieces
-
     tok = build_tokenizer("sentencepiece", spm_model=sd("vocab/cluecorpussmall_spm.model"))
-    cont = continuation_pieces(tok)
+    cont = tok.continuation_mask()
     assert not cont[[tok.pad_id, tok.cls_id, tok.sep_id, tok.mask_id]].any()
     pieces = tok.tokenize("unbelievable results")
     ids = tok.encode("unbelievable results")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from tiny_models import VOCAB, make_batch, tiny
 
-from uer_ray.encoders.config import AttentionConfig, TransformerConfig
-from uer_ray.encoders.transformer import AttentionEncoder, TransformerEncoder
+from uer_ray.encoders.attention import AttentionConfig, AttentionEncoder
+from uer_ray.encoders.transformer import TransformerConfig, TransformerEncoder
 from uer_ray.layers import packing as packing_module
 from uer_ray.layers.packing import Packing
 from uer_ray.models import build_model

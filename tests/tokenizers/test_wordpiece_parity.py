@@ -102,7 +102,7 @@ def test_random_mixed_script_text_matches(vocab, lowercase):
 
 def test_grouped_encoding_equals_one_batch(monkeypatch):
     """encode_flat works in groups of ~1M characters; group bounds must not change any id."""
-    import uer_ray.tokenizers.vocab_tokenizers as vt
+    import uer_ray.tokenizers.wordpiece as vt
 
     lines = _lines(shared_data(CASES[0][0]))
     tok = build_tokenizer("wordpiece", vocab=shared_data(CASES[0][1]))

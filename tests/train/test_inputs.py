@@ -45,18 +45,22 @@ def test_refuses_to_overwrite_an_earlier_run(bert_shards, zh_vocab, tiny_bert_js
         )
 
 
-def test_worker_config_paths_are_absolute(bert_shards, zh_vocab, tiny_bert_json, tmp_path, monkeypatch):
+def test_worker_spec_paths_are_absolute(bert_shards, zh_vocab, tiny_bert_json, tmp_path, monkeypatch):
     """Ray Train workers run in their own working directory: a relative --init must not reach them."""
-    from uer_ray.train.pretrain import cache_data, worker_config
+    import dataclasses
+
+    from uer_ray.train.pretrain import cache_data, worker_spec
 
     monkeypatch.chdir(tmp_path)
     info = load_shard_info(bert_shards, vocab=zh_vocab)
     config = model_config_for(tiny_bert_json, info, targets=None, init=None)
     opts = PretrainOptions(model=tiny_bert_json, data=str(bert_shards), out="out", init="stage1/final")
-    wc = worker_config(opts, info, config)
-    assert wc["init"] == str(tmp_path / "stage1" / "final")
-    assert wc["meta"]["data"] == str(bert_shards.absolute())
-    assert "metrics_path" not in wc and "wandb" not in wc  # the driver writes the log
+    spec = worker_spec(opts, info, config)
+    assert spec.init == str(tmp_path / "stage1" / "final")
+    assert spec.meta["data"] == str(bert_shards.absolute())
+    fields = {f.name for f in dataclasses.fields(spec)}
+    assert not any("path" in f or "wandb" in f for f in fields)  # the driver writes the log
+    assert spec.masking is not None and spec.masking.prob == opts.mask_prob  # mlm asks for it
     # small shards are kept in memory unless told otherwise
     assert cache_data(opts, info.manifest) is True
     assert cache_data(PretrainOptions(model="m", data="d", out="o", cache_data="off"), info.manifest) is False

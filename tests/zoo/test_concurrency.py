@@ -12,7 +12,7 @@ import pytest
 from zoo_helpers import pretrained
 
 from uer_ray.zoo import Zoo
-from uer_ray.zoo.cache import resolve_checkpoint
+from uer_ray.zoo.resolve import resolve_checkpoint
 
 PUBLISHER = """
 import os, sys, time

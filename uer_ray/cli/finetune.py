@@ -15,7 +15,7 @@ from uer_ray.train.finetune import POOLING_CHOICES
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("task and data")
     g.add_argument("--task", required=True,
-                   help="classify, pair, tag, dbqa or regress (docs/finetune.md)")
+                   help="classify, pair, tag, dbqa, regress or a task of your own (docs/finetune.md)")
     g.add_argument("--train", required=True, help="training TSV (header row names the columns)")
     g.add_argument("--dev", required=True, help="dev TSV: picks the best epoch, drives early stopping")
     g.add_argument("--test", help="test TSV, evaluated once with the best model")
@@ -31,16 +31,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tokenizer", default="wordpiece", help="tokenizer kind with --vocab (default wordpiece)")
     g.add_argument("--freeze", action="store_true", help="train only the head (encoder frozen)")
     g.add_argument("--pooling", default="auto", metavar="{" + ",".join(POOLING_CHOICES) + "}",
-                   help="how a sentence vector is read off the encoder (auto: first for "
-                   "transformers, last for gpt, mean for recurrent and convolutional encoders)")
+                   help="how a sentence vector is read off the encoder (auto: what the encoder "
+                   "declares: first for transformers, last for causal ones, mean for recurrent and "
+                   "convolutional encoders)")
     g.add_argument("--crf", action="store_true", help="tag task: CRF output layer")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=3)
     g.add_argument("--batch-size", type=int, default=32,
                    help="rows per micro-batch, shared by all workers (default 32)")
     g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimiser step")
-    g.add_argument("--lr", type=float, help="peak learning rate (default: 2e-5 for a pre-trained "
-                   "transformer, 1e-4 for a fresh one, 1e-3 for other encoders)")
+    g.add_argument("--lr", type=float, help="peak learning rate (default: what the encoder "
+                   "declares: 2e-5 for a pre-trained transformer, 1e-4 for a fresh one, 1e-3 for "
+                   "other encoders)")
     g.add_argument("--warmup", type=float, default=0.1, help="fraction of steps to warm up")
     g.add_argument("--weight-decay", type=float, default=0.01)
     g.add_argument("--seq-length", type=int, default=128)
@@ -76,7 +78,8 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from uer_ray.train.finetune import finetune, summary_paragraph
+    from uer_ray.train.finetune import finetune
+    from uer_ray.train.finetune_record import summary_paragraph
 
     record = finetune(options_from_args(args))
     print(summary_paragraph(record))

@@ -9,19 +9,22 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", nargs="+", required=True, help="corpus text file(s), UTF-8")
-    parser.add_argument("--tokenizer", required=True, choices=["wordpiece", "sentencepiece", "char"])
+    from uer_ray.tokenizers import vocab_kinds
+
+    parser.add_argument("--tokenizer", required=True, choices=vocab_kinds())
     parser.add_argument("--size", type=int, required=True, help="vocabulary size (at most)")
     parser.add_argument("--out", required=True, help="output file (vocab.txt, or a .model)")
     parser.add_argument(
         "--case", choices=["lower", "keep"], default=None,
-        help="lower-case text first (default: lower for wordpiece/char, keep for sentencepiece)",
+        help="lower-case text first (default: keep for sentencepiece, lower for the others)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from uer_ray.tokenizers import build_tokenizer, build_vocab
+    from uer_ray.tokenizers import TOKENIZERS, build_tokenizer, build_vocab
 
-    lowercase = (args.case or ("keep" if args.tokenizer == "sentencepiece" else "lower")) == "lower"
+    cls = TOKENIZERS.get(args.tokenizer)
+    lowercase = args.case == "lower" if args.case else cls.lowercase_by_default
     start = time.time()
     print(f"building a {args.tokenizer} vocabulary of up to {args.size} entries from "
           f"{len(args.corpus)} file(s) ...", flush=True)
@@ -33,6 +36,6 @@ def run(args: argparse.Namespace) -> int:
         f"{time.time() - start:.1f} s (sha256 {tok.sha256[:12]}, "
         f"{'lower-cased' if lowercase else 'case kept'}); special ids {tok.special_ids}. "
         f"Use it with `python run.py preprocess --tokenizer {kind} "
-        f"{'--spm-model' if kind == 'sentencepiece' else '--vocab'} {args.out} ...`."
+        f"--{cls.file_option.replace('_', '-')} {args.out} ...`."
     )
     return 0

@@ -19,7 +19,6 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 
 from uer_ray.data.masking import Masker, MaskingConfig
 
-SEQ_COLUMNS = ("input_ids", "segment_ids")
 SCALAR_COLUMNS = ("is_next", "label")
 
 
@@ -45,17 +44,6 @@ def _columns(batch: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> dict[str
     if not batch:
         raise ValueError("cannot collate an empty batch")
     return {k: [row[k] for row in batch] for k in batch[0]}
-
-
-def continuation_pieces(tokenizer) -> np.ndarray:
-    """Bool per vocabulary id: the piece continues a word. WordPiece marks continuations with
-    ``##``; SentencePiece marks word starts with ``▁`` (its special pieces start nothing)."""
-    pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
-    if tokenizer.kind == "sentencepiece":
-        special = set(tokenizer.special_ids.values())
-        return np.array([not p.startswith("\u2581") and i not in special
-                         for i, p in enumerate(pieces)], dtype=bool)
-    return np.array([p.startswith("##") for p in pieces], dtype=bool)
 
 
 class Collator:
@@ -87,7 +75,7 @@ class Collator:
         """A collator for ``tokenizer``'s ids; ``##`` pieces define words for whole-word/span."""
         cont = None
         if masking is not None and masking.strategy != "token":
-            cont = continuation_pieces(tokenizer)
+            cont = tokenizer.continuation_mask()
         return cls(tokenizer.pad_id, masking=masking, vocab_size=tokenizer.vocab_size,
                    special_ids=tokenizer.special_ids, seed=seed, rank=rank, continuation=cont)
 

@@ -23,8 +23,6 @@ import pyarrow.parquet as pq
 
 from uer_ray.atomic import atomic_dir, write_json
 from uer_ray.config import to_dict
-from uer_ray.data import sentence_pairs as _pairs  # noqa: F401  (registers bert, sop)
-from uer_ray.data import supervised as _supervised  # noqa: F401  (registers mt, cls, cls_mlm)
 from uer_ray.data.corpus import Chunk, SkipLog, check_files, chunk_size_for, plan_chunks, read_chunk
 from uer_ray.data.processors import PROCESSORS, Processor, ProcessorConfig
 from uer_ray.data.shards import FORMAT_VERSION, MANIFEST
@@ -168,9 +166,8 @@ def _refuse_bad_corpus(manifest: dict, proc: Processor, paths: list[Path]) -> No
         if rows and bad > rows / 2:
             first = next(examples[k][0] for k in MALFORMED if examples.get(k))
             detail = ", ".join(f"{k} {counts[k]}" for k in MALFORMED if counts.get(k))
-            fmt = "source<TAB>target" if proc.name == "mt" else "label<TAB>text[<TAB>text_b]"
             raise InputError(f"{bad} of {rows} rows are malformed ({detail}; first at {first}); "
-                             f"is this a {proc.name} corpus ({fmt} per line)?", where)
+                             f"is this a {proc.name} corpus ({proc.line_format} per line)?", where)
     if manifest["instances"] == 0:
         detail = ", ".join(f"{k} {n}" for k, n in counts.items()) or "nothing skipped"
         raise InputError(f"no training instances from {manifest['lines']} lines ({detail})", where)

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from uer_ray.decoders.registry import DECODERS
+from uer_ray.decoders.base import DECODERS
 from uer_ray.embeddings.config import EmbeddingConfig
 from uer_ray.embeddings.embedding import Embedding
 from uer_ray.layers.attention import attention_mask

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uer_ray.embeddings.base import EMBEDDINGS
 from uer_ray.embeddings.config import EmbeddingConfig
-from uer_ray.embeddings.registry import EMBEDDINGS
 from uer_ray.layers.dropout import dropout
 
 

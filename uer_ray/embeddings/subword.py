@@ -1,5 +1,5 @@
-"""Word vectors computed from the characters of each vocabulary entry (UER paper §3.1: the
-subencoder layer; char-CNN after Kim et al. 2016, char-RNN after Ling et al. 2015).
+"""``subword``: word vectors computed from the characters of each vocabulary entry (UER paper
+§3.1: the subencoder layer) by a registered subencoder (``char_cnn``, ``char_rnn``).
 
 The ``subword`` embedding part keeps a spelling table ``spellings`` (V, L) of hashed character
 ids (0 = padding), filled from the vocabulary with ``set_spellings(tokens)`` and saved with the
@@ -11,50 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uer_ray.embeddings.base import EMBEDDINGS, SUBENCODERS
 from uer_ray.embeddings.config import EmbeddingConfig, SubwordConfig
-from uer_ray.embeddings.registry import EMBEDDINGS, SUBENCODERS
-
-
-def _pool(x: torch.Tensor, valid: torch.Tensor, pooling: str) -> torch.Tensor:
-    """x (N,L,D), valid (N,L) bool -> (N,D); all-padding rows give zeros."""
-    m = valid.unsqueeze(-1).to(x.dtype)
-    if pooling == "mean":
-        return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
-    pooled = x.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
-    return torch.where(valid.any(1, keepdim=True), pooled, torch.zeros_like(pooled))
-
-
-@SUBENCODERS.register("char_cnn")
-class CharCnn(nn.Module):
-    """char_ids (N,L) -> (N,E): character embedding, one convolution, ReLU, pooled over characters."""
-
-    def __init__(self, cfg: SubwordConfig, out_dim: int):
-        super().__init__()
-        self.pooling = cfg.pooling
-        self.chars = nn.Embedding(cfg.char_vocab_size, cfg.char_dim, padding_idx=0)
-        self.conv = nn.Conv1d(cfg.char_dim, out_dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
-
-    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        x = self.chars(char_ids).transpose(1, 2)  # (N,C,L)
-        x = torch.relu(self.conv(x))[..., : char_ids.shape[1]].transpose(1, 2)  # (N,L,E)
-        return _pool(x, char_ids != 0, self.pooling)
-
-
-@SUBENCODERS.register("char_rnn")
-class CharRnn(nn.Module):
-    """char_ids (N,L) -> (N,E): character embedding, bidirectional LSTM (E/2 per direction), pooled."""
-
-    def __init__(self, cfg: SubwordConfig, out_dim: int):
-        super().__init__()
-        if out_dim % 2:
-            raise ValueError(f"char_rnn needs an even output size, got {out_dim}")
-        self.pooling = cfg.pooling
-        self.chars = nn.Embedding(cfg.char_vocab_size, cfg.char_dim, padding_idx=0)
-        self.rnn = nn.LSTM(cfg.char_dim, out_dim // 2, batch_first=True, bidirectional=True)
-
-    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        x, _ = self.rnn(self.chars(char_ids))  # (N,L,E)
-        return _pool(x, char_ids != 0, self.pooling)
 
 
 def spell(token: str, cfg: SubwordConfig) -> list[int]:

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer_ray.embeddings.base import EMBEDDINGS
 from uer_ray.embeddings.config import EmbeddingConfig
-from uer_ray.embeddings.registry import EMBEDDINGS
 
 
 @EMBEDDINGS.register("word")

@@ -1,29 +1,55 @@
-"""Convolutional encoders: ``cnn`` (same-width 1-D convolutions with ReLU, Kim 2014) and
-``gatedcnn`` (causal convolutions with gated linear units and residual blocks, Dauphin et al.
-2017, "Language Modeling with Gated Convolutional Networks").
+"""``cnn``: same-width 1-D convolutions with ReLU (Kim 2014); ``CnnConfig`` is shared with
+``gatedcnn``.
 
 ``cnn`` zeroes padding positions before every convolution, so a real token next to padding sees
-the same zeros as at the end of an unpadded sequence. ``gatedcnn`` is causal: nothing to the
-right (padding included) reaches a token. Parameter names: ``convs.{i}.weight/bias``.
+the same zeros as at the end of an unpadded sequence. A centred kernel sees ``kernel_size // 2``
+tokens to the right: this encoder sees the future. Parameter names: ``convs.{i}.weight/bias``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from uer_ray.encoders.config import CnnConfig
-from uer_ray.encoders.registry import ENCODERS
+from uer_ray.encoders.base import ENCODERS, Encoder
 from uer_ray.layers.dropout import dropout
+from uer_ray.layers.validation import require_positive, require_probability
+
+
+@dataclass(frozen=True, kw_only=True)
+class CnnConfig:
+    """Convolutional encoders (``cnn``: same-width convolutions; ``gatedcnn``: causal GLU)."""
+
+    hidden_size: int = 128
+    layers: int = 2
+    kernel_size: int = 3
+    block_size: int = 2
+    """``gatedcnn``: a residual connection around every block of this many layers"""
+    dropout: float = 0.1
+    input_dim: int | None = None
+    """pin the input width (None: whatever the previous stage outputs)"""
+
+    def __post_init__(self) -> None:
+        require_positive(self, "hidden_size", "layers", "kernel_size", "block_size", "input_dim")
+        require_probability(self, "dropout")
 
 
 @ENCODERS.register("cnn")
-class CnnEncoder(nn.Module):
+class CnnEncoder(Encoder):
     """(B,T,D), padding_mask (B,T) -> (B,T,H)."""
 
     Config = CnnConfig
-    bidirectional = False
+    lr_pretrained = lr_scratch = 1e-3
+
+    @classmethod
+    def sees_future(cls, cfg: CnnConfig) -> bool:
+        return True
+
+    @classmethod
+    def default_pooling(cls, cfg: CnnConfig) -> str:
+        return "mean"
 
     def __init__(self, cfg: CnnConfig, input_dim: int):
         super().__init__()
@@ -46,38 +72,4 @@ class CnnEncoder(nn.Module):
             if keep is not None:
                 x = x * keep
             x = dropout(torch.relu(conv(x)), self.dropout, self.training)
-        return x.transpose(1, 2)
-
-
-@ENCODERS.register("gatedcnn")
-class GatedCnnEncoder(nn.Module):
-    """(B,T,D), padding_mask (B,T) -> (B,T,H); causal."""
-
-    Config = CnnConfig
-    bidirectional = False
-
-    def __init__(self, cfg: CnnConfig, input_dim: int):
-        super().__init__()
-        self.input_dim, self.output_dim = input_dim, cfg.hidden_size
-        self.kernel_size, self.block_size, self.dropout = cfg.kernel_size, cfg.block_size, cfg.dropout
-        dims = [input_dim] + [cfg.hidden_size] * cfg.layers
-        # each convolution yields 2H channels: values and gates of the GLU
-        self.convs = nn.ModuleList(nn.Conv1d(a, 2 * b, cfg.kernel_size) for a, b in zip(dims[:-1], dims[1:], strict=False))
-
-    @classmethod
-    def expected_input_dim(cls, cfg: CnnConfig) -> int | None:
-        return cfg.input_dim
-
-    def _gated(self, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-        y = F.glu(conv(F.pad(x, (self.kernel_size - 1, 0))), dim=1)  # left padding: causal
-        return dropout(y, self.dropout, self.training)
-
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
-        x = self._gated(self.convs[0], x.transpose(1, 2))  # (B,H,T); width changes, no residual
-        rest = self.convs[1:]
-        for start in range(0, len(rest), self.block_size):
-            residual = x
-            for conv in rest[start : start + self.block_size]:
-                x = self._gated(conv, x)
-            x = x + residual
         return x.transpose(1, 2)

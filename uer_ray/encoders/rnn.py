@@ -1,6 +1,7 @@
-"""Recurrent encoders: ``rnn`` (Elman), ``lstm`` (Hochreiter & Schmidhuber 1997), ``gru``
-(Cho et al. 2014), and the bidirectional ``bilstm``/``bigru`` (ELMo, Peters et al. 2018; CoVe,
-McCann et al. 2017) whose output concatenates forward (first H/2) and backward (last H/2) states.
+"""``rnn``: the Elman recurrent encoder, and the recurrent base that ``lstm``, ``gru`` (Cho et al.
+2014) and the bidirectional ``bilstm``/``bigru`` (ELMo, Peters et al. 2018; CoVe, McCann et al.
+2017) specialise by their cell. A bidirectional output concatenates forward (first H/2) and
+backward (last H/2) states.
 
 Padding is at the right, so a forward pass never sees it before a real token; bidirectional
 encoders pack the sequences so the backward pass starts at each sequence's last real token.
@@ -9,20 +10,47 @@ Parameter names: ``rnn.*`` (PyTorch's ``weight_ih_l0``, ``weight_hh_l0``, ...).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from uer_ray.encoders.config import RnnConfig
-from uer_ray.encoders.registry import ENCODERS
+from uer_ray.encoders.base import ENCODERS, Encoder
+from uer_ray.layers.validation import require_positive, require_probability
 
 
-class _Recurrent(nn.Module):
-    """(B,T,D), padding_mask (B,T) -> (B,T,H)."""
+@dataclass(frozen=True, kw_only=True)
+class RnnConfig:
+    """Recurrent encoders; bidirectional ones use hidden_size/2 per direction."""
+
+    hidden_size: int = 128
+    layers: int = 2
+    dropout: float = 0.1
+    input_dim: int | None = None
+    """pin the input width (None: whatever the previous stage outputs)"""
+
+    def __post_init__(self) -> None:
+        require_positive(self, "hidden_size", "layers", "input_dim")
+        require_probability(self, "dropout")
+
+
+@ENCODERS.register("rnn")
+class RnnEncoder(Encoder):
+    """(B,T,D), padding_mask (B,T) -> (B,T,H); left to right (Elman cells)."""
 
     Config = RnnConfig
     cell: type[nn.RNNBase] = nn.RNN
     bidirectional = False
+    lr_pretrained = lr_scratch = 1e-3
+
+    @classmethod
+    def sees_future(cls, cfg: RnnConfig) -> bool:
+        return cls.bidirectional
+
+    @classmethod
+    def default_pooling(cls, cfg: RnnConfig) -> str:
+        return "mean"
 
     def __init__(self, cfg: RnnConfig, input_dim: int):
         super().__init__()
@@ -45,30 +73,3 @@ class _Recurrent(nn.Module):
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return out
-
-
-@ENCODERS.register("rnn")
-class RnnEncoder(_Recurrent):
-    cell = nn.RNN
-
-
-@ENCODERS.register("lstm")
-class LstmEncoder(_Recurrent):
-    cell = nn.LSTM
-
-
-@ENCODERS.register("gru")
-class GruEncoder(_Recurrent):
-    cell = nn.GRU
-
-
-@ENCODERS.register("bilstm")
-class BiLstmEncoder(_Recurrent):
-    cell = nn.LSTM
-    bidirectional = True
-
-
-@ENCODERS.register("bigru")
-class BiGruEncoder(_Recurrent):
-    cell = nn.GRU
-    bidirectional = True

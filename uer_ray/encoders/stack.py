@@ -16,7 +16,6 @@ class EncoderStack(nn.Module):
         self.stack = nn.ModuleList(members)
         self.input_dim = members[0].input_dim
         self.output_dim = members[-1].output_dim
-        self.bidirectional = members[-1].bidirectional
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
         for member in self.stack:

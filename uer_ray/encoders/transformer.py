@@ -1,6 +1,5 @@
-"""Attention encoders: ``transformer`` (BERT, Devlin et al. 2019; pre/post-LN, any activation,
-fully-visible or causal), ``gpt`` (the GPT-2 configuration of it), ``attention`` (self-attention
-blocks without feed-forward).
+"""``transformer``: the Transformer encoder (BERT, Devlin et al. 2019; pre/post-LN, any
+activation, fully-visible or causal). ``gpt`` is its GPT-2 configuration.
 
 Parameter names: ``layers.{i}.attn.qkv``, ``layers.{i}.attn.out``, ``layers.{i}.attn_norm``,
 ``layers.{i}.ffn.inner``, ``layers.{i}.ffn.outer``, ``layers.{i}.ffn_norm``, and ``final_norm``
@@ -9,24 +8,61 @@ for pre-LN stacks (GPT-2's ``ln_f``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
 
-from uer_ray.encoders.config import AttentionConfig, GptConfig, TransformerConfig
-from uer_ray.encoders.registry import ENCODERS
-from uer_ray.layers.attention import SelfAttention, attention_mask
-from uer_ray.layers.dropout import dropout
+from uer_ray.encoders.base import ENCODERS, Encoder
+from uer_ray.layers.attention import attention_mask
 from uer_ray.layers.packing import Packing
 from uer_ray.layers.transformer_layer import TransformerLayer
+from uer_ray.layers.validation import require_positive, require_probability
+
+Activation = Literal["gelu", "gelu_tanh", "relu", "silu"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransformerConfig:
+    """Transformer encoder (Vaswani et al. 2017); defaults are BERT's (post-LN, exact GELU)."""
+
+    hidden_size: int = 128
+    layers: int = 2
+    heads: int = 2
+    ffn_size: int = 512
+    act: Activation = "gelu"
+    pre_ln: bool = False
+    """pre-LN blocks (GPT-2) end with ``final_norm``; post-LN blocks (BERT) do not"""
+    mask: Literal["fully_visible", "causal"] = "fully_visible"
+    layernorm_eps: float = 1e-12
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        require_positive(self, "hidden_size", "layers", "heads", "ffn_size", "layernorm_eps")
+        require_probability(self, "dropout", "attention_dropout")
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by heads {self.heads}")
 
 
 @ENCODERS.register("transformer")
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(Encoder):
     """(B,T,H), padding_mask (B,T) -> (B,T,H)."""
 
     Config = TransformerConfig
-    bidirectional = False
     reads_rows = True  # forward takes ``read``
+    lr_pretrained, lr_scratch = 2e-5, 1e-4
+
+    @classmethod
+    def sees_future(cls, cfg: TransformerConfig) -> bool:
+        return cfg.mask != "causal"
+
+    @classmethod
+    def default_pooling(cls, cfg: TransformerConfig) -> str:
+        # [CLS] reads the whole text when attention is fully visible; with a causal mask only
+        # the last token has read everything
+        return "first" if cls.sees_future(cfg) else "last"
 
     def __init__(self, cfg: TransformerConfig, input_dim: int):
         super().__init__()
@@ -66,45 +102,4 @@ class TransformerEncoder(nn.Module):
             packing = narrowed[1]
         if self.final_norm is not None:
             x = self.final_norm(x)
-        return packing.unpack(x) if packing is not None else x
-
-
-@ENCODERS.register("gpt")
-class GptEncoder(TransformerEncoder):
-    """The transformer with GPT-2's defaults (causal, pre-LN, gelu_tanh, final LayerNorm)."""
-
-    Config = GptConfig
-
-
-@ENCODERS.register("attention")
-class AttentionEncoder(nn.Module):
-    """Stacked self-attention with residual + LayerNorm, no feed-forward: (B,T,H) -> (B,T,H).
-
-    Parameter names: ``layers.{i}.qkv``, ``layers.{i}.out``, ``norms.{i}``."""
-
-    Config = AttentionConfig
-    bidirectional = False
-
-    def __init__(self, cfg: AttentionConfig, input_dim: int):
-        super().__init__()
-        self.causal = cfg.mask == "causal"
-        self.dropout = cfg.dropout
-        self.input_dim = self.output_dim = cfg.hidden_size
-        self.layers = nn.ModuleList(SelfAttention(cfg.hidden_size, cfg.heads, cfg.dropout)
-                                    for _ in range(cfg.layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(cfg.hidden_size, eps=cfg.layernorm_eps)
-                                   for _ in range(cfg.layers))
-
-    @classmethod
-    def expected_input_dim(cls, cfg: AttentionConfig) -> int:
-        return cfg.hidden_size
-
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
-        t = x.shape[1]
-        mask, is_causal = attention_mask(padding_mask, self.causal, t, t)
-        packing = Packing.of(padding_mask)
-        if packing is not None:
-            x = packing.pack(x)
-        for attn, norm in zip(self.layers, self.norms, strict=False):
-            x = norm(x + dropout(attn(x, mask, is_causal, packing), self.dropout, self.training))
         return packing.unpack(x) if packing is not None else x

@@ -3,11 +3,15 @@
 Every check happens here, before any training: unknown module names (with "did you mean"),
 component options that do not fit their config, widths that do not chain from the embedding
 through the encoder stack, targets that need a decoder or a runtime value they did not get.
+``encoder_facts`` reads what the encoder classes declare about a model's encoder (stack) without
+building it; ``check_targets_fit`` refuses targets that a model's encoder would make trivial
+(training checks it; loading a checkpoint does not, so old checkpoints always load).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -33,6 +37,72 @@ def _check_option_names(section: str, options: dict, names: list[str]) -> None:
     for key in options:
         if key not in names:
             raise ConfigError(f"{section}.{key}: not a module of this model (it has: {', '.join(names)})")
+
+
+@dataclass(frozen=True)
+class EncoderFacts:
+    """What the encoder classes of a model declare, combined over a stack."""
+
+    names: tuple[str, ...]
+    sees_future: bool | None
+    """True when any member sees later tokens; None when none does but some member does not say"""
+    default_pooling: str
+    """the last member's"""
+    lr_pretrained: float
+    """the smallest of the members' (a stack is as delicate as its most delicate member)"""
+    lr_scratch: float
+    undeclared: tuple[str, ...]
+    """members that do not say whether they see the future"""
+
+
+def encoder_facts(config: dict | ModelConfig) -> EncoderFacts:
+    """The facts of ``config``'s encoder (stack), from the registered classes and their configs."""
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.from_dict(config)
+    members = []
+    for name in config.encoder_names:
+        cls = ENCODERS.get(name)
+        cfg = component_config(cls.Config, config, config.encoder_options.get(name, {}),
+                               f"encoder_options.{name}")
+        members.append((name, cls, cfg))
+    future = [cls.sees_future(cfg) for _, cls, cfg in members]
+    undeclared = tuple(name for (name, _, _), f in zip(members, future, strict=True) if f is None)
+    sees = True if any(f is True for f in future) else (None if undeclared else False)
+    name, last, cfg = members[-1]
+    return EncoderFacts(names=tuple(config.encoder_names), sees_future=sees,
+                        default_pooling=last.default_pooling(cfg),
+                        lr_pretrained=min(c.lr_pretrained for _, c, _ in members),
+                        lr_scratch=min(c.lr_scratch for _, c, _ in members), undeclared=undeclared)
+
+
+def check_targets_fit(config: dict | ModelConfig) -> None:
+    """Refuse targets that the encoder makes trivial: a next-token target (``lm``) on an
+    encoder that sees the next token, or that does not say whether it does."""
+    if not isinstance(config, ModelConfig):
+        config = ModelConfig.from_dict(config)
+    readers = [t for t in config.targets if TARGETS.get(t).predicts_next_token]
+    if not readers:
+        return
+    facts = encoder_facts(config)
+    if facts.sees_future is False:
+        return
+    encoder = "+".join(facts.names)
+    what = f"target {readers[0]!r} predicts the next token"
+    if facts.sees_future is None:
+        raise ConfigError(f"{what}, and encoder {', '.join(map(repr, facts.undeclared))} does not "
+                          "declare whether it sees later tokens: give its class a sees_future "
+                          "method (docs/extending.md); until then it counts as seeing them")
+    causal = [n for n, c in ENCODERS.items() if _causal_by_default(c)]
+    raise ConfigError(f"{what}, but encoder {encoder!r} sees it (use a target that does not read "
+                      f"ahead, such as mlm, or a left-to-right encoder: {', '.join(causal)}, "
+                      "or one configured causal, e.g. transformer with mask: causal)")
+
+
+def _causal_by_default(cls: type) -> bool:
+    try:
+        return cls.sees_future(cls.Config()) is False
+    except (TypeError, ValueError):  # a config without defaults for every field
+        return False
 
 
 def build_encoder(config: ModelConfig, input_dim: int) -> nn.Module:
@@ -68,7 +138,8 @@ def build_targets(config: ModelConfig, embedding: Embedding, encoder: nn.Module)
     ctx = TargetContext(
         hidden_size=encoder.output_dim, vocab_size=config.vocab_size, word_embedding=embedding.part("word"),
         tgt_vocab_size=config.tgt_vocab_size, pad_id=config.pad_id,
-        encoder_name=config.encoder_names[-1], encoder_bidirectional=bool(encoder.bidirectional),
+        encoder_name=config.encoder_names[-1],
+        encoder_bidirectional=ENCODERS.get(config.encoder_names[-1]).bidirectional,
         make_decoder=_decoder_factory(config, encoder.output_dim),
     )
     targets = {}

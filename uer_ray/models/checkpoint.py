@@ -45,7 +45,7 @@ def save_pretrained(model: Model, directory: str | Path, tokenizer: Any = None,
                     meta: dict | None = None) -> Path:
     """Write the checkpoint directory atomically (a previous one at that path is replaced)."""
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
-    from uer_ray import __version__
+    from uer_ray.version import __version__
 
     with atomic_dir(directory) as tmp:
         write_json(tmp / CONFIG, model.config.to_dict())

@@ -69,7 +69,7 @@ class Model(nn.Module):
             return None
         read = None
         for target in self.targets.values():
-            mine = target.reads(batch, padding) if hasattr(target, "reads") else None
+            mine = target.reads(batch, padding)
             if mine is None:
                 return None
             read = mine if read is None else read | mine
@@ -109,7 +109,7 @@ class Model(nn.Module):
             batch["tgt_ids"] = tgt_ids
         out = {}
         for name, target in self.targets.items():
-            if getattr(target, "needs_tgt_ids", False) and tgt_ids is None:
+            if "tgt_ids" in target.columns and tgt_ids is None:
                 continue  # mt: nothing to teacher-force without a target sequence
             out[name] = target.logits(hidden, batch, padding)
         return out

@@ -1,7 +1,7 @@
 """Per-example test results of fine-tuned models, for the paired comparisons of the report.
 
 Each finished configuration is run once over the test file (``predict`` on the CPU) and its
-per-example units (``stats.units``) are cached in the report folder under the model's and the
+per-example units (``Task.units``) are cached in the report folder under the model's and the
 test file's sha256, so a second report of the same search costs nothing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from uer_ray.report.stats import Comparison, compare, units
+from uer_ray.report.stats import Comparison, compare
 
 
 def _sha(path: Path) -> str:
@@ -36,7 +36,7 @@ def test_units(model: Path, test_file: str, cache: Path) -> tuple[str, np.ndarra
     examples = task.encode(task.read(test_file), test_file, tokenizer, labels, settings.seq_length)
     preds = predict(ft, ft.head, task, examples, batch_size=64, pad_id=tokenizer.pad_id,
                     progress=False)
-    u = units(settings.task, examples, preds, labels)
+    u = task.units(examples, preds, labels)
     if u is None:
         return None
     cache.mkdir(parents=True, exist_ok=True)
@@ -60,11 +60,12 @@ def comparisons(models: dict[str, Path], test_file: str, metric: str, cache: Pat
         task, scored[name] = got[0], got[1]
     if task is None or len(scored) < 2:
         return [], notes
-    from uer_ray.report.stats import metric_of
+    from uer_ray.tasks import get_task
 
-    ranked = sorted(scored, key=lambda n: -float(metric_of(task, scored[n][None])[0]))
+    scorer = get_task(task)
+    ranked = sorted(scored, key=lambda n: -float(scorer.metric_from_units(scored[n][None])[0]))
     pairs = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]]
-    return [compare(task, a, scored[a], b, scored[b], metric) for a, b in pairs], notes
+    return [compare(scorer, a, scored[a], b, scored[b], metric) for a, b in pairs], notes
 
 
 def summary(c: Comparison) -> dict:

@@ -1,8 +1,13 @@
-"""Target family (UER paper §3.4), registered in ``TARGETS``: ``mlm``, ``lm``, ``bilm``, ``sp``,
-``cls``, ``mt``, ``ae``; a model sums any set of them with weights."""
+"""Target family (UER paper §3.4), registered in ``TARGETS``: one file per target, named after it
+(``mlm``, ``lm``, ``bilm``, ``sp``, ``cls``, ``mt``, ``ae``); a model sums any set of them with
+weights. Every module of this folder is imported here, so a new target file registers itself."""
 
-from uer_ray.targets import classify, lm, mlm, seq2seq  # noqa: F401  (registration)
-from uer_ray.targets.base import TargetContext, TargetOutput
-from uer_ray.targets.registry import TARGETS
+import importlib
+import pkgutil
 
-__all__ = ["TARGETS", "TargetContext", "TargetOutput"]
+from uer_ray.targets.base import TARGETS, Target, TargetContext, TargetOutput
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["TARGETS", "Target", "TargetContext", "TargetOutput"]

@@ -1,14 +1,22 @@
-"""What every target shares: its runtime context, its output, and the loss/accuracy of a set of
-predictions."""
+"""What every pre-training target is (UER paper §3.4): the ``Target`` base class, whose class
+attributes are the facts the rest of the package reads off a target, the ``TARGETS`` registry
+(one registered target per file of this folder, named after it), the runtime context a target
+is built with, its output, and the two heads that several targets share (a pooled sentence
+classifier, a decoder for sequence-to-sequence targets)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from uer_ray.layers.pooling import pool
+from uer_ray.layers.validation import require_positive
+from uer_ray.registry import Registry
 
 
 @dataclass
@@ -34,6 +42,60 @@ class TargetOutput:
 
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class ShardFacts(Protocol):
+    """What a target may read off the shard folder it trains on (``train.inputs.ShardInfo``)."""
+
+    vocab_size: int
+    tgt_vocab_size: int | None
+
+    def labels_num(self) -> int: ...
+
+
+class Target(nn.Module):
+    """Base class of the targets: ``cls(cfg, ctx: TargetContext)``;
+    ``forward(hidden (B,T,H), batch, padding_mask (B,T) | None) -> TargetOutput`` and
+    ``logits(hidden, batch, padding_mask)`` (inference: every position). A subclass declares
+    (docs/extending.md):
+
+    - ``Config``: a frozen keyword-only dataclass of its options;
+    - ``columns``: shard columns it reads besides ``input_ids``/``segment_ids`` (pre-training
+      refuses shards without them and names the processors that write them);
+    - ``needs_masking``: its batches need dynamic MLM masking (``mlm_labels``);
+    - ``needs_decoder``: it owns a decoder (the model config must name one);
+    - ``predicts_next_token``: position t is trained on token t+1, so an encoder that sees the
+      future (or does not say) is refused;
+    - ``card_task_type``: the Hugging Face pipeline tag of a model pre-trained with it (None:
+      nothing a pipeline can use);
+    - ``logits_shape``: the shape ``logits`` returns, in the symbols ``B`` (batch), ``T``
+      (input length), ``V`` (vocabulary), ``T_tgt`` / ``V_tgt`` (target sequence and
+      vocabulary), ``labels`` (classes), ``T-1`` / ``T_tgt-1`` and integers;
+    - ``from_shards(config, shards)``: the model config with what this target derives from the
+      shards filled in (e.g. the number of classes);
+    - optionally ``reads(batch, padding_mask)``: the positions ``forward`` reads (None: any),
+      which lets training compute the last transformer block only there.
+    """
+
+    name: ClassVar[str] = ""
+    """set by the registry"""
+    Config: ClassVar[type]
+    columns: ClassVar[tuple[str, ...]] = ()
+    needs_masking: ClassVar[bool] = False
+    needs_decoder: ClassVar[bool] = False
+    predicts_next_token: ClassVar[bool] = False
+    card_task_type: ClassVar[str | None] = None
+    logits_shape: ClassVar[tuple[str | int, ...]] = ()
+
+    @classmethod
+    def from_shards(cls, config: dict[str, Any], shards: ShardFacts) -> dict[str, Any]:
+        return config
+
+    def reads(self, batch: dict, padding_mask: torch.Tensor | None) -> torch.Tensor | None:
+        return None
+
+
+TARGETS: Registry[type[Target]] = Registry("target", package="uer_ray.targets", base=Target)
 
 
 def require(batch: dict, key: str, target: str) -> torch.Tensor:
@@ -64,3 +126,96 @@ def tied_or_own(ctx: TargetContext, tie: bool, in_dim: int, name: str) -> tuple[
             raise ValueError(f"target {name!r}: tie_weights needs a 'word' embedding part")
         return None, ctx.word_embedding.output_weight.shape[1]
     return nn.Linear(in_dim, ctx.vocab_size, bias=False), in_dim
+
+
+# -- a pooled sentence classifier (sp, cls) ------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class SentenceConfig:
+    labels_num: int = 2
+    pooling: Literal["first", "mean", "max", "last"] = "first"
+
+    def __post_init__(self) -> None:
+        require_positive(self, "labels_num")
+
+
+class SentenceTarget(Target):
+    """hidden (B,T,H) + the label column (B,) -> loss; logits (B, labels_num).
+
+    Head: pooling (``first``: position 0 as BERT) -> ``pooler`` Linear(H,H) + tanh ->
+    ``output`` Linear(H, labels). For BERT ``pooler`` is Hugging Face's ``bert.pooler.dense``
+    and ``output`` is ``cls.seq_relationship``."""
+
+    Config = SentenceConfig
+    logits_shape = ("B", "labels")
+
+    def __init__(self, cfg: SentenceConfig, ctx: TargetContext):
+        super().__init__()
+        self.pooling = cfg.pooling
+        self.pooler = nn.Linear(ctx.hidden_size, ctx.hidden_size)
+        self.output = nn.Linear(ctx.hidden_size, cfg.labels_num)
+
+    def reads(self, batch: dict, padding_mask) -> torch.Tensor | None:
+        if self.pooling != "first":
+            return None
+        ids = batch["input_ids"]
+        read = torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
+        read[:, 0] = True
+        return read
+
+    def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
+        keep = None if padding_mask is None else ~padding_mask
+        return self.output(torch.tanh(self.pooler(pool(hidden, keep, self.pooling))))
+
+    def forward(self, hidden: torch.Tensor, batch: dict, padding_mask) -> TargetOutput:
+        labels = require(batch, self.columns[0], self.name).long()
+        return prediction_loss(self.logits(hidden, batch, padding_mask), labels)
+
+
+# -- a decoder over the encoder's output (mt, ae) ---------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Seq2seqConfig:
+    tie_weights: bool = True
+    """share the output projection with the decoder's target-side word table"""
+
+
+class Seq2seqTarget(Target):
+    """Teacher forcing: the decoder reads ``ids[:, :-1]`` of the sequence to generate and
+    predicts ``ids[:, 1:]``. Parameter names: ``decoder.*`` (the decoder's own names) and
+    ``output_bias``; the projection is tied to the decoder's word table unless ``tie_weights``
+    is false (then ``output`` Linear(Hd, V))."""
+
+    Config = Seq2seqConfig
+    needs_decoder = True
+
+    def __init__(self, cfg: Seq2seqConfig, ctx: TargetContext):
+        super().__init__()
+        vocab = self._vocab_size(ctx)
+        self.pad_id = ctx.pad_id
+        self.decoder = ctx.make_decoder(vocab)
+        self.output = None if cfg.tie_weights else nn.Linear(self.decoder.output_dim, vocab, bias=False)
+        self.output_bias = nn.Parameter(torch.zeros(vocab))
+
+    def _vocab_size(self, ctx: TargetContext) -> int:
+        raise NotImplementedError
+
+    def _sequence(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids (B,T2), padding (B,T2) bool) of the sequence to generate."""
+        raise NotImplementedError
+
+    def _project(self, h: torch.Tensor) -> torch.Tensor:
+        weight = self.decoder.output_weight if self.output is None else self.output.weight
+        return F.linear(h, weight, self.output_bias)
+
+    def _decode(self, hidden, batch, padding_mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids, pad = self._sequence(batch)
+        tgt_pad = pad[:, :-1]
+        out = self.decoder(ids[:, :-1], tgt_pad if tgt_pad.any() else None, hidden, padding_mask)
+        return out, ids[:, 1:], ~pad[:, 1:]
+
+    def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
+        """(B,T2-1,V): position t predicts token t+1 of the target sequence."""
+        return self._project(self._decode(hidden, batch, padding_mask)[0])
+
+    def forward(self, hidden: torch.Tensor, batch: dict, padding_mask) -> TargetOutput:
+        out, labels, valid = self._decode(hidden, batch, padding_mask)
+        return prediction_loss(self._project(out[valid]), labels[valid])

@@ -17,8 +17,15 @@ from torch import nn
 
 from uer_ray.layers.activations import get_activation
 from uer_ray.layers.validation import require_positive
-from uer_ray.targets.base import TargetContext, TargetOutput, prediction_loss, require, tied_or_own
-from uer_ray.targets.registry import TARGETS
+from uer_ray.targets.base import (
+    TARGETS,
+    Target,
+    TargetContext,
+    TargetOutput,
+    prediction_loss,
+    require,
+    tied_or_own,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,11 +40,13 @@ class MlmConfig:
 
 
 @TARGETS.register("mlm")
-class MlmTarget(nn.Module):
+class MlmTarget(Target):
     """hidden (B,T,H) + ``mlm_labels`` (B,T) -> loss over the masked positions; logits (B,T,V)."""
 
     Config = MlmConfig
-    needs_decoder = False
+    logits_shape = ("B", "T", "V")
+    needs_masking = True
+    card_task_type = "fill-mask"
 
     def __init__(self, cfg: MlmConfig, ctx: TargetContext):
         super().__init__()

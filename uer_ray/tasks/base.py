@@ -1,9 +1,12 @@
-"""The ``Task`` interface and the ``TASKS`` registry.
+"""The ``Task`` interface, the ``TASKS`` registry (one registered task per file of this folder,
+named after it) and ``SentenceTask``, the shared base of the sentence-level tasks.
 
 A task knows its TSV columns, how to turn rows into model inputs, which head to put on
 ``Model.encode``, its loss, how to turn head outputs into predictions, its metrics and which
-metric picks the best model on dev (higher is better for all of them). Tasks are stateless: the
-label map is built from the training file and passed in.
+metric picks the best model on dev (higher is better for all of them), and the facts the rest
+of the package reads off it (the model card's task type, how the report bootstraps it, whether
+it takes a CRF or ``--pooling``). Tasks are stateless: the label map is built from the training
+file and passed in.
 
 An encoded example is a plain dict (so it pickles cheaply to Ray workers):
 ``input_ids`` and ``segment_ids`` (lists of ints; 0 segment = padding), ``label`` (int, float,
@@ -14,24 +17,43 @@ what the task's metrics need (``qid``, ``tags``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from uer_ray.errors import InputError
 from uer_ray.registry import Registry
+from uer_ray.tasks.heads import SequenceHead
+from uer_ray.tasks.metrics import classification_metrics
 from uer_ray.tasks.readers import LabelMap, Row, read_tsv
-
-TASKS: Registry[type[Task]] = Registry("task")
 
 
 class Task:
-    """Base class; subclasses register with ``@TASKS.register(name)``."""
+    """Base class; subclasses register with ``@TASKS.register(name)`` and declare
+    (docs/extending.md):
 
-    name: str = ""
+    - ``card_task_type``: the Hugging Face pipeline tag of a model fine-tuned on it;
+    - ``output``: ``pooled`` (one vector per example: ``--pooling`` applies) or ``sequence``
+      (one output per token);
+    - ``takes_crf``: ``--crf`` applies;
+    - ``units(examples, predictions, labels)`` and ``metric_from_units(units)``: per-example
+      statistics whose resampling gives the dev/test metric, for the report's paired
+      bootstrap (``units`` returning None: no paired test); ``exact_test``: the first unit
+      column is 1/0 correct, so McNemar's exact test applies too.
+    """
+
+    name: ClassVar[str] = ""
+    """set by the registry"""
     text_columns: tuple[str, ...] = ("text_a",)
-    extra_columns: tuple[str, ...] = ()
-    select_metric: str = "accuracy"
+    extra_columns: ClassVar[tuple[str, ...]] = ()
+    select_metric: ClassVar[str] = "accuracy"
+    card_task_type: ClassVar[str] = ""
+    output: ClassVar[Literal["pooled", "sequence"]] = "pooled"
+    takes_crf: ClassVar[bool] = False
+    exact_test: ClassVar[bool] = False
 
     # -- files ---------------------------------------------------------------------------
     def read(self, path: str, labelled: bool = True) -> list[Row]:
@@ -73,6 +95,17 @@ class Task:
     def metrics(self, examples: Sequence[dict], predictions: Sequence, labels: LabelMap | None) -> dict:
         raise NotImplementedError
 
+    # -- the report's paired comparisons ----------------------------------------------------
+    def units(self, examples: Sequence[dict], predictions: Sequence,
+              labels: LabelMap | None) -> np.ndarray | None:
+        """(n, k) per-example statistics whose column sums give the metric (None: no paired
+        test for this task)."""
+        return None
+
+    def metric_from_units(self, units: np.ndarray) -> np.ndarray:
+        """The metric from resampled units: ``(B, n, k)`` rows -> ``(B,)`` values."""
+        raise NotImplementedError(f"task {self.name!r} has no paired metric")
+
     # -- prediction files -----------------------------------------------------------------
     def output_header(self, labels: LabelMap | None, probs: bool) -> list[str]:
         raise NotImplementedError
@@ -81,9 +114,89 @@ class Task:
         raise NotImplementedError
 
 
+TASKS: Registry[type[Task]] = Registry("task", package="uer_ray.tasks", base=Task)
+
+
 def get_task(name: str) -> Task:
     """An instance of the task registered as ``name`` (with a did-you-mean error otherwise)."""
-    import uer_ray.tasks.tagging  # noqa: F401  (registers tag)
-    import uer_ray.tasks.text  # noqa: F401  (registers classify, pair, dbqa, regress)
-
     return TASKS.get(name)()
+
+
+# -- sentence-level tasks ---------------------------------------------------------------------
+def _truncate_pair(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Cut the longer of ``a`` and ``b`` (from the end) until both fit in ``budget`` tokens."""
+    la, lb = len(a), len(b)
+    while la + lb > budget:
+        if la >= lb:
+            la -= 1
+        else:
+            lb -= 1
+    return a[:la], b[:lb]
+
+
+def build_inputs(tokenizer: Any, ids_a: list[int], ids_b: list[int] | None, seq_length: int) -> tuple[list[int], list[int]]:
+    """``[CLS] a [SEP] (b [SEP])`` and its segment ids, at most ``seq_length`` long."""
+    if ids_b is None:
+        a = ids_a[: seq_length - 2]
+        return [tokenizer.cls_id, *a, tokenizer.sep_id], [1] * (len(a) + 2)
+    a, b = _truncate_pair(ids_a, ids_b, seq_length - 3)
+    ids = [tokenizer.cls_id, *a, tokenizer.sep_id, *b, tokenizer.sep_id]
+    return ids, [1] * (len(a) + 2) + [2] * (len(b) + 1)
+
+
+class SentenceTask(Task):
+    """Shared by the sentence-level tasks: inputs built as in BERT (``[CLS] a [SEP]`` with segment
+    1, then ``b [SEP]`` with segment 2; the longer text is cut first when the pair does not fit
+    ``seq_length``), a pooled head, softmax over the labels, accuracy as the paired unit."""
+
+    card_task_type = "text-classification"
+    exact_test = True
+
+    def label_value(self, text: str, labels: LabelMap | None, path: str, line: int) -> Any:
+        return labels.id(text, path, line)
+
+    def encode(self, rows: Sequence[Row], path: str, tokenizer: Any, labels: LabelMap | None,
+               seq_length: int) -> list[dict]:
+        if seq_length < 2 + len(self.text_columns):
+            raise InputError(f"--seq-length {seq_length} leaves no room for text", path)
+        texts = {c: tokenizer.encode_batch([r.cells[c] for r in rows]) for c in self.text_columns}
+        out = []
+        for i, row in enumerate(rows):
+            b = texts["text_b"][i] if "text_b" in texts else None
+            ids, segs = build_inputs(tokenizer, texts["text_a"][i], b, seq_length)
+            example = {"input_ids": ids, "segment_ids": segs, "line": row.line, "label": None}
+            if "label" in row.cells:
+                example["label"] = self.label_value(row.cells["label"], labels, path, row.line)
+            if "qid" in row.cells:
+                example["qid"] = row.cells["qid"]
+            out.append(example)
+        return out
+
+    def build_head(self, hidden_size: int, num_labels: int, pooling: str, crf: bool,
+                   dropout: float = 0.1) -> nn.Module:
+        return SequenceHead(hidden_size, num_labels, pooling, dropout=dropout)
+
+    def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
+        return F.cross_entropy(output, batch["label"])
+
+    def predict(self, head: nn.Module, output: torch.Tensor, batch: dict) -> list:
+        return output.float().softmax(-1).tolist()
+
+    def metrics(self, examples: Sequence[dict], predictions: Sequence, labels: LabelMap | None) -> dict:
+        pred = [max(range(len(p)), key=p.__getitem__) for p in predictions]
+        return classification_metrics([e["label"] for e in examples], pred, labels.labels)
+
+    def output_header(self, labels: LabelMap | None, probs: bool) -> list[str]:
+        return ["label"] + ([f"prob_{name}" for name in labels.labels] if probs else [])
+
+    def output_row(self, example: dict, prediction: Any, labels: LabelMap | None, probs: bool) -> list[str]:
+        best = max(range(len(prediction)), key=prediction.__getitem__)
+        return [labels.name(best)] + ([f"{p:.6f}" for p in prediction] if probs else [])
+
+    def units(self, examples: Sequence[dict], predictions: Sequence,
+              labels: LabelMap | None) -> np.ndarray:
+        return np.array([[float(int(np.argmax(p)) == e["label"])]
+                         for e, p in zip(examples, predictions, strict=True)])
+
+    def metric_from_units(self, units: np.ndarray) -> np.ndarray:
+        return units[..., 0].mean(-1)

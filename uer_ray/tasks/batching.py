@@ -5,7 +5,7 @@ grouping by length makes an epoch several times faster without changing what is 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -64,9 +64,3 @@ def eval_order(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def lengths_of(examples: Sequence[dict]) -> list[int]:
     return [len(e["input_ids"]) for e in examples]
-
-
-def iterate(examples: Sequence[dict], batches: list[list[int]], pad_id: int) -> Iterator[tuple[list[int], dict]]:
-    """(indices, collated batch) for each index batch."""
-    for index in batches:
-        yield index, collate([examples[i] for i in index], pad_id)

@@ -11,28 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uer_ray.layers.pooling import POOLINGS, pool
 from uer_ray.tasks.crf import Crf
-
-POOLINGS = ("first", "mean", "max", "last")
-
-
-def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """(B,T,H) hidden states and (B,T) bool mask of real tokens -> (B,H).
-
-    ``first``: the first token ([CLS]); ``last``: the last real token (what a left-to-right RNN
-    has read everything by); ``mean``/``max``: over real tokens only, so padding never counts.
-    """
-    if how == "first":
-        return hidden[:, 0]
-    if how == "last":
-        index = (mask.sum(1) - 1).clamp(min=0)  # (B,)
-        return hidden[torch.arange(hidden.size(0), device=hidden.device), index]
-    m = mask.unsqueeze(2).to(hidden.dtype)  # (B,T,1)
-    if how == "mean":
-        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    if how == "max":
-        return hidden.masked_fill(~mask.unsqueeze(2), torch.finfo(hidden.dtype).min).max(1).values
-    raise ValueError(f"unknown pooling {how!r} (choose from {', '.join(POOLINGS)})")
 
 
 class SequenceHead(nn.Module):

@@ -1,5 +1,6 @@
-"""The tokenizer interface every kind implements, the ``TOKENIZERS`` registry, and building or
-loading a tokenizer by name.
+"""The tokenizer interface every kind implements, the ``TOKENIZERS`` registry (one registered
+tokenizer per file of this folder, named after it), the shared base of the ``vocab.txt``
+tokenizers, and building or loading a tokenizer by name.
 
 A tokenizer maps text to ids of one fixed vocabulary (a BERT ``vocab.txt`` or a SentencePiece
 ``.model``). It never adds special tokens on its own: processors place ``[CLS]``/``[SEP]``.
@@ -11,12 +12,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from tokenizers import Regex, normalizers, pre_tokenizers
+from tokenizers import Tokenizer as RustTokenizer
+from tokenizers.models import WordLevel
 
-from uer_ray.atomic import atomic_dir, write_json
+from uer_ray.atomic import atomic_dir, atomic_file, write_json
 from uer_ray.errors import InputError
 from uer_ray.registry import Registry
 
@@ -24,19 +29,43 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SPECIAL_NAMES = ("pad", "unk", "cls", "sep", "mask")
 CONFIG_FILE = "tokenizer_config.json"
 
-TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer")
-
-
 class Tokenizer:
     """Base class: text → ids of one vocabulary, plus the special-token ids.
 
-    Subclasses set ``kind`` and implement ``tokenize``, ``encode_batch``, ``decode``,
-    ``id_to_token``, ``token_to_id``, ``vocab_size`` and ``_special_id``. The vocabulary file's
-    bytes are kept so that ``save`` writes them unchanged (its sha256 stays the same).
+    Subclasses implement ``tokenize``, ``encode_batch``, ``decode``, ``id_to_token``,
+    ``token_to_id``, ``vocab_size`` and ``_special_id``, and declare where their file comes
+    from (``file_option``: ``vocab`` for a vocab.txt, ``spm_model`` for a SentencePiece model),
+    whether their vocabularies lower-case by default and, to be buildable by ``run.py vocab``,
+    ``train_vocab``. The vocabulary file's bytes are kept so that ``save`` writes them
+    unchanged (its sha256 stays the same).
     """
 
-    kind: str = ""
-    file_name: str = "vocab.txt"  # name of the vocabulary file inside a saved tokenizer folder
+    name: ClassVar[str] = ""
+    """set by the registry; a saved tokenizer and a shard manifest record it as ``kind``"""
+    file_name: ClassVar[str] = "vocab.txt"
+    """name of the vocabulary file inside a saved tokenizer folder"""
+    file_option: ClassVar[str] = "vocab"
+    """the option that gives the file: ``vocab`` (``--vocab``) or ``spm_model`` (``--spm-model``)"""
+    lowercase_by_default: ClassVar[bool] = True
+    """whether ``run.py vocab`` lower-cases the corpus unless told ``--case keep``"""
+
+    @property
+    def kind(self) -> str:
+        return self.name
+
+    @classmethod
+    def train_vocab(cls, lines: Callable[[], Iterator[str]], size: int, out: Path,
+                    lowercase: bool) -> int | None:
+        """Train a vocabulary of at most ``size`` entries on ``lines()`` (a fresh iterator per
+        call), with ``[PAD] [UNK] [CLS] [SEP] [MASK]`` first, written atomically to ``out``;
+        returns its size. None: this kind cannot build its own vocabulary."""
+        return None
+
+    def continuation_mask(self) -> np.ndarray:
+        """Bool per id: the piece continues a word (whole-word masking keeps words together).
+        WordPiece-style vocabularies mark continuations with ``##``."""
+        return np.array([self.id_to_token(i).startswith("##") for i in range(self.vocab_size)],
+                        dtype=bool)
 
     def __init__(self, data: bytes, source: str, lowercase: bool):
         self._data = data
@@ -49,7 +78,7 @@ class Tokenizer:
     def from_file(cls, path: str | Path, lowercase: bool | None = None) -> Tokenizer:
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"{cls.kind} vocabulary file not found", str(path))
+            raise InputError(f"{cls.name} vocabulary file not found", str(path))
         return cls(path.read_bytes(), path.name, lowercase)
 
     def __reduce__(self):
@@ -139,6 +168,10 @@ class Tokenizer:
                 f"lowercase={self.lowercase})")
 
 
+TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer", package="uer_ray.tokenizers",
+                                                  base=Tokenizer)
+
+
 def flatten(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Lists of ids → (int32 values, int64 offsets of length len(ids)+1)."""
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
@@ -153,11 +186,20 @@ def build_tokenizer(kind: str, *, vocab: str | Path | None = None, spm_model: st
     """A tokenizer of registry ``kind`` from a vocabulary file (``vocab``) or a SentencePiece
     model (``spm_model``). ``lowercase=None`` picks the vocabulary's own casing."""
     cls = TOKENIZERS.get(kind)
-    path = spm_model if kind == "sentencepiece" else vocab
+    path = {"vocab": vocab, "spm_model": spm_model}[cls.file_option]
     if path is None:
-        need = "--spm-model (a SentencePiece .model)" if kind == "sentencepiece" else "--vocab (a vocab.txt)"
+        need = "--spm-model (a SentencePiece .model)" if cls.file_option == "spm_model" else "--vocab (a vocab.txt)"
         raise InputError(f"the {kind} tokenizer needs {need}")
     return cls.from_file(path, lowercase=lowercase)
+
+
+def tokenizer_kind(kind: str, spm_model: str | Path | None) -> str:
+    """``--tokenizer`` as the commands read it: given a SentencePiece model (``--spm-model``) but
+    a kind that reads a vocab.txt (the default ``wordpiece``), the kind that reads the model."""
+    if spm_model is None or TOKENIZERS.get(kind).file_option == "spm_model":
+        return kind
+    readers = [n for n, cls in TOKENIZERS.items() if cls.file_option == "spm_model"]
+    return readers[0] if len(readers) == 1 else kind
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:
@@ -187,6 +229,14 @@ def vocab_lines(data: bytes, source: str) -> list[str]:
     return lines
 
 
+def write_tokens(tokens: list[str], out: Path) -> int:
+    """A vocab.txt of ``tokens``, written atomically; returns how many."""
+    with atomic_file(out) as f:
+        for t in tokens:
+            f.write(t + "\n")
+    return len(tokens)
+
+
 def guess_lowercase(tokens: list[str]) -> bool:
     """An uncased vocabulary has (almost) no token with an upper-case ASCII letter; markers
     such as ``[CLS]`` or ``<S>`` do not count."""
@@ -198,3 +248,62 @@ def guess_lowercase(tokens: list[str]) -> bool:
             lettered += 1
             upper += any("A" <= c <= "Z" for c in t)
     return upper <= 0.01 * lettered
+
+
+class VocabTokenizer(Tokenizer):
+    """A vocab.txt tokenizer backed by a Rust ``tokenizers.Tokenizer`` built in ``_backend``."""
+
+    joiner = " "  # how decode joins tokens (WordPiece uses its own decoder)
+
+    def __init__(self, data: bytes, source: str, lowercase: bool | None):
+        tokens = vocab_lines(data, source)
+        if lowercase is None:
+            lowercase = guess_lowercase(tokens)
+        super().__init__(data, source, lowercase)
+        self._tokens = tokens
+        # Later duplicates win, as in BERT's load_vocab.
+        self._vocab = {t: i for i, t in enumerate(tokens)}
+        self._rust = self._backend(self._vocab)
+        # Special tokens are matched whole in text (as transformers does), never split.
+        present = [t for t in SPECIAL_TOKENS if t in self._vocab]
+        self._rust.add_special_tokens(present)
+
+    def _backend(self, vocab: dict[str, int]) -> RustTokenizer:
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tokens)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._rust.encode(text, add_special_tokens=False).tokens
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        encs = self._rust.encode_batch_fast(texts, add_special_tokens=False)
+        return [e.ids for e in encs]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.joiner.join(self._tokens[int(i)] for i in ids)
+
+    def id_to_token(self, i: int) -> str:
+        return self._tokens[int(i)]
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._vocab.get(token)
+
+    @property
+    def tokens(self) -> list[str]:
+        """The vocabulary in id order (a copy)."""
+        return list(self._tokens)
+
+
+def word_level(vocab: dict[str, int], tokenizer: Tokenizer, per_char: bool) -> RustTokenizer:
+    unk = "[UNK]" if "[UNK]" in vocab else next(iter(vocab))
+    tok = RustTokenizer(WordLevel(vocab, unk_token=unk))
+    if tokenizer.lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    steps = [pre_tokenizers.WhitespaceSplit()]
+    if per_char:
+        steps.append(pre_tokenizers.Split(Regex("."), behavior="isolated"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
+    return tok

@@ -83,10 +83,6 @@ class WandbRun:
             ),
         )
 
-    @property
-    def active(self) -> bool:
-        return self._run is not None
-
     def describe(self) -> dict | None:
         """``{run_id, project, group, name, mode}`` of the open run (None when disabled): what a
         record keeps so that later steps (a zoo artifact) can attach to the same run."""

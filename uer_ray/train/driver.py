@@ -1,7 +1,7 @@
 """Running a per-worker training loop on Ray Train (V2 ``TorchTrainer``): one way for
 pre-training and fine-tuning to use Ray.
 
-``fit(loop, config, run=RunSpec(...), workers=WorkerSpec(...))`` sizes the workers from the CPU
+``fit(loop, spec, run=RunSpec(...), workers=WorkerSpec(...))`` sizes the workers from the CPU
 budget the caller gives (a search trial's share; the whole cluster by default) so that they never
 starve Ray Data read tasks (on a 2-CPU machine two 1-CPU workers leave nothing for reads and the
 run hangs; see RAY_NOTES), chooses gloo on CPU and nccl on GPU, keeps checkpoints under
@@ -13,11 +13,13 @@ workers when capacity joins, up to ``max``. The run is named exactly
 ``RunSpec.name``: calling ``fit`` again with the same storage and name resumes a stopped run
 from its latest checkpoint (Ray's run snapshot), which is how a restored search trial finds it.
 
-Inside the loop, use ``ray.train.get_checkpoint()``, ``ray.train.get_dataset_shard("train")`` and
-``ray.train.report`` as usual, and ``emit(config, record)`` on rank 0 to hand a record to the
-caller's ``on_record`` (it runs in the driver process, on a thread of its own). ``callbacks`` are
-Ray Train ``UserCallback``s (e.g. Tune's ``TuneReportCallback``). Each worker runs with torch
-threads set (``worker_threads``) and denormals flushed.
+The loop runs as ``loop(spec, link)`` on every worker: ``spec`` is the caller's frozen spec
+(``uer_ray.train.specs``), ``link`` a ``WorkerLink``. Inside it, use ``ray.train.get_checkpoint()``,
+``ray.train.get_dataset_shard("train")`` and ``ray.train.report`` as usual, and
+``link.emit(record)`` on rank 0 to hand a record to the caller's ``on_record`` (it runs in the
+driver process, on a thread of its own). ``callbacks`` are Ray Train ``UserCallback``s (e.g.
+Tune's ``TuneReportCallback``). Each worker runs with torch threads set (``worker_threads``) and
+denormals flushed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 from uer_ray.errors import UerRayError
 from uer_ray.train.run_storage import clear_run, has_run, run_folder, run_location, storage_path
 
-__all__ = ["RunSpec", "WorkerSpec", "clear_run", "cpus_per_worker", "emit", "fit", "has_run",
+__all__ = ["RunSpec", "WorkerLink", "WorkerSpec", "clear_run", "cpus_per_worker", "fit", "has_run",
            "run_folder", "run_location", "storage_path"]
 
 # Environment variables the workers must see as the driver does (W&B offline mode, its folder).
@@ -48,6 +50,7 @@ _FORWARDED_ENV = (
     "WANDB_BASE_URL",
     "TOKENIZERS_PARALLELISM",
     "HF_HUB_OFFLINE",
+    "UER_RAY_PLUGINS",
 )
 
 
@@ -128,7 +131,22 @@ def cpus_per_worker(spec: WorkerSpec, total_cpus: float, streams_data: bool) -> 
     return max(0.01, int(100 * room / most) / 100)
 
 
-def worker_threads(config: dict) -> int:
+@dataclass(frozen=True)
+class WorkerLink:
+    """What ``fit`` adds to the caller's spec on every worker: the way back to the driver
+    (``emit``) and the CPU share each worker was given."""
+
+    records: Any = None
+    """the Ray queue ``emit`` writes to (None: the caller has no ``on_record``)"""
+    cpus_per_worker: float | None = None
+
+    def emit(self, record: dict) -> None:
+        """On a worker: hand ``record`` to the caller's ``on_record`` (no-op without one)."""
+        if self.records is not None:
+            self.records.put_nowait(record)
+
+
+def worker_threads(link: WorkerLink) -> int:
     """Torch intra-op threads for this worker. With a CPU share (given per worker, or sized from a
     budget) it is that share of this node's cores (logical CPUs may outnumber cores: the
     embedded cluster declares twice as many); otherwise the node's cores shared among the
@@ -137,7 +155,7 @@ def worker_threads(config: dict) -> int:
     import ray.train
 
     cores = os.cpu_count() or 1
-    share = config.get("_cpus_per_worker")
+    share = link.cpus_per_worker
     if share:
         node = ray.get_runtime_context().get_node_id()
         logical = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0)
@@ -146,14 +164,15 @@ def worker_threads(config: dict) -> int:
     return max(1, cores // local)
 
 
-def _wrap(loop: Callable[[dict], Any]) -> Callable[[dict], Any]:
+def _wrap(loop: Callable[[Any, WorkerLink], Any]) -> Callable[[dict], Any]:
     def per_worker(config: dict) -> Any:
         import torch
 
-        torch.set_num_threads(worker_threads(config))
+        link = config["link"]
+        torch.set_num_threads(worker_threads(link))
         # Denormal floats make CPU matmuls many times slower late in training; flush them to 0.
         torch.set_flush_denormal(True)
-        return loop(config)
+        return loop(config["spec"], link)
 
     per_worker.__name__ = getattr(loop, "__name__", "train_loop")
     return per_worker
@@ -191,13 +210,6 @@ def _scaling(workers: WorkerSpec, resources: dict[str, float]):
         extra["elastic_resize_monitor_interval_s"] = float(workers.resize_interval_s)
     return ScalingConfig(num_workers=low if low == high else (low, high),
                          use_gpu=workers.use_gpu, resources_per_worker=resources, **extra)
-
-
-def emit(config: dict, record: dict) -> None:
-    """On a worker: hand ``record`` to the caller's ``on_record`` (no-op without one)."""
-    queue = config.get("_records")
-    if queue is not None:
-        queue.put_nowait(record)
 
 
 class _Forwarder:
@@ -240,8 +252,8 @@ class _Forwarder:
 
 
 def fit(
-    loop: Callable[[dict], Any],
-    config: dict,
+    loop: Callable[[Any, WorkerLink], Any],
+    spec: Any,
     *,
     run: RunSpec,
     workers: WorkerSpec | None = None,
@@ -250,13 +262,13 @@ def fit(
     on_record: Callable[[dict], None] | None = None,
     callbacks: Sequence[Any] = (),
 ) -> Any:
-    """Run ``loop(config)`` on every worker of a ``TorchTrainer``; returns Ray's ``Result``.
+    """Run ``loop(spec, link)`` on every worker of a ``TorchTrainer``; returns Ray's ``Result``.
 
     Ray must already be initialised (``uer_ray.cluster.ensure_ray``). A run folder left by an
     earlier ``fit`` with the same storage and ``run.name`` is resumed from its latest
     checkpoint; call ``clear_run`` first to start over. ``on_record(record)`` receives what
-    rank 0 passes to ``emit``, while the run goes; an exception it raises is re-raised here once
-    the run has ended.
+    rank 0 passes to ``link.emit``, while the run goes; an exception it raises is re-raised here
+    once the run has ended.
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
@@ -269,13 +281,12 @@ def fit(
     total = float(ray.cluster_resources().get("CPU", 0))
     cpus = cpus_per_worker(workers, total, streams_data=bool(datasets))
     share = workers.cpus_per_worker if workers.cpus_budget is None else cpus
-    config = {**config, "_cpus_per_worker": share}
     resources = {"CPU": cpus}
     if workers.use_gpu:
         resources["GPU"] = 1
     forwarder = _Forwarder(on_record) if on_record is not None else None
-    if forwarder is not None:
-        config["_records"] = forwarder.queue
+    link = WorkerLink(forwarder.queue if forwarder is not None else None, share)
+    config = {"spec": spec, "link": link}
     try:
         trainer = TorchTrainer(
             _wrap(loop),

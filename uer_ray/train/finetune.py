@@ -38,7 +38,7 @@ class FinetuneOptions(StageOptions):
     """Everything ``python run.py finetune`` accepts (docs/finetune.md)."""
 
     task: str
-    """classify, pair, tag, dbqa or regress (the ``TASKS`` registry)"""
+    """a name of the ``TASKS`` registry: classify, pair, tag, dbqa, regress, ..."""
     train: str
     dev: str
     out: str
@@ -61,7 +61,8 @@ class FinetuneOptions(StageOptions):
     """rows per micro-batch, however many workers share it"""
     grad_accum: int = 1
     lr: float | None = None
-    """peak learning rate (None: 2e-5 pre-trained transformer, 1e-4 fresh one, 1e-3 others)"""
+    """peak learning rate (None: what the encoder declares, e.g. 2e-5 for a pre-trained
+    transformer, 1e-4 for a fresh one, 1e-3 for recurrent and convolutional encoders)"""
     warmup: float = 0.1
     weight_decay: float = 0.01
     seq_length: int = 128
@@ -85,10 +86,11 @@ class FinetuneOptions(StageOptions):
 
 def check_options(o: FinetuneOptions) -> None:
     """Reject contradictory or impossible options before any file is read."""
-    from uer_ray.tasks import get_task
+    from uer_ray.suggest import did_you_mean
+    from uer_ray.tasks import TASKS
     from uer_ray.train.devices import check_device
 
-    get_task(o.task)  # an unknown task fails here, with "did you mean"
+    task = TASKS.get(o.task)  # an unknown task fails here, with "did you mean"
     for name in ("epochs", "batch_size", "grad_accum", "seq_length"):
         if getattr(o, name) < 1:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(o, name)}")
@@ -99,15 +101,14 @@ def check_options(o: FinetuneOptions) -> None:
     if not 0 <= o.warmup < 1:
         raise OptionsError(f"--warmup is a fraction of the steps, in [0, 1); got {o.warmup}")
     if o.pooling not in POOLING_CHOICES:
-        import difflib
-
-        close = difflib.get_close_matches(o.pooling, POOLING_CHOICES, n=1)
         raise OptionsError(f"--pooling {o.pooling!r} is not one of {', '.join(POOLING_CHOICES)}"
-                           + (f"; did you mean {close[0]!r}?" if close else ""))
-    if o.pooling != "auto" and o.task == "tag":
-        raise OptionsError("--pooling applies to sentence-level tasks, not tag")
-    if o.crf and o.task != "tag":
-        raise OptionsError(f"--crf is an output layer for the tag task, not {o.task}")
+                           + did_you_mean(o.pooling, POOLING_CHOICES))
+    if o.pooling != "auto" and task.output != "pooled":
+        raise OptionsError(f"--pooling applies to tasks with one output per text, not {o.task} "
+                           "(one output per token)")
+    if o.crf and not task.takes_crf:
+        takers = ", ".join(n for n, t in TASKS.items() if t.takes_crf)
+        raise OptionsError(f"--crf is an output layer for {takers}, not {o.task}")
     if not o.init and o.model is None:
         raise OptionsError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
     check_device(o.device)
@@ -144,7 +145,7 @@ def _init_folder(init: str | None, zoo: str | None = None) -> str | None:
 def load_base(o: FinetuneOptions, init: str | None):
     """(model, tokenizer, description) from ``init`` and/or ``model``."""
     from uer_ray.models import build_model, load_model, load_preset, load_weights
-    from uer_ray.tokenizers import build_tokenizer, load_tokenizer
+    from uer_ray.tokenizers import build_tokenizer, load_tokenizer, tokenizer_kind
 
     if init and o.model is None:
         model = load_model(init)
@@ -156,8 +157,8 @@ def load_base(o: FinetuneOptions, init: str | None):
     if init:
         tokenizer = load_tokenizer(Path(init) / "tokenizer")
     elif o.vocab or o.spm_model:
-        kind = "sentencepiece" if o.spm_model else o.tokenizer
-        tokenizer = build_tokenizer(kind, vocab=o.vocab, spm_model=o.spm_model)
+        tokenizer = build_tokenizer(tokenizer_kind(o.tokenizer, o.spm_model), vocab=o.vocab,
+                                    spm_model=o.spm_model)
     else:
         raise OptionsError(f"--model {name} without --init needs a vocabulary: --vocab FILE "
                            "(or --spm-model FILE --tokenizer sentencepiece)")
@@ -169,20 +170,21 @@ def load_base(o: FinetuneOptions, init: str | None):
 
 
 def resolve_pooling(choice: str, model) -> str:
-    if choice != "auto":
-        return choice
-    kinds = model.config.encoder_names
-    if kinds[-1] == "gpt":
-        return "last"  # a causal encoder has read the whole text only at the last token
-    return "first" if kinds[-1] == "transformer" else "mean"
+    """``--pooling``, or for ``auto`` what the (last) encoder declares (``Encoder.default_pooling``)."""
+    from uer_ray.models.builder import encoder_facts
+
+    return choice if choice != "auto" else encoder_facts(model.config).default_pooling
 
 
 def resolve_lr(lr: float | None, model, pretrained: bool) -> float:
+    """``--lr``, or what the encoder declares (``Encoder.lr_pretrained`` / ``lr_scratch``; the
+    smallest over a stack)."""
     if lr is not None:
         return lr
-    if any(k in ("transformer", "gpt") for k in model.config.encoder_names):
-        return 2e-5 if pretrained else 1e-4
-    return 1e-3
+    from uer_ray.models.builder import encoder_facts
+
+    facts = encoder_facts(model.config)
+    return facts.lr_pretrained if pretrained else facts.lr_scratch
 
 
 def _preset_name(o: FinetuneOptions, init: str | None) -> str | None:
@@ -236,23 +238,14 @@ def prepare(o: FinetuneOptions) -> Prepared:
                     _preset_name(o, init), hp, files)
 
 
-def make_optimizer(ft, hp, n_examples: int):
-    """AdamW and the linear warm-up/decay schedule over the run's optimiser steps."""
-    from uer_ray.train.optim import build_optimizer, build_scheduler
-
-    total = hp.optimizer_steps(n_examples)
-    optimizer = build_optimizer(ft, lr=hp.lr, weight_decay=hp.weight_decay)
-    scheduler = build_scheduler(optimizer, kind="linear", warmup_steps=int(hp.warmup * total),
-                                total_steps=total)
-    return optimizer, scheduler
-
-
 # -- the stage --------------------------------------------------------------------------------
 def finetune(options: FinetuneOptions, *, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Fine-tune as ``options`` say; returns the result record written to ``metrics.json``."""
     import torch
 
     from uer_ray.atomic import atomic_dir
+    from uer_ray.train import finetune_record
+    from uer_ray.train.publish import publish_result
 
     check_options(options)
     o = options
@@ -267,16 +260,16 @@ def finetune(options: FinetuneOptions, *, on_epoch: Callable[[dict], None] | Non
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.wandb-", dir=out.parent))
     try:
         with atomic_dir(out) as tmp:
-            wandb = _open_wandb(o, p, Path(o.wandb_dir) if o.wandb_dir else scratch)
+            wandb = finetune_record.open_wandb(o, p, Path(o.wandb_dir) if o.wandb_dir else scratch)
             run = wandb.describe()
             try:
                 fitted, test, device = _train_and_test(o, p, wandb, on_epoch)
             finally:
                 wandb.finish()
-            record = _record(o, p, fitted, test, device, time.perf_counter() - start)
+            record = finetune_record.build(o, p, fitted, test, device, time.perf_counter() - start)
             if run is not None:  # where the run lives once its files moved into OUT
                 record["wandb"] = {**run, "dir": o.wandb_dir or str(out)}
-            _write_outputs(tmp, p, fitted, record, scratch)
+            finetune_record.write_outputs(tmp, p, fitted, record, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if o.publish is not None:
@@ -318,6 +311,7 @@ def _train_here(o: FinetuneOptions, p: Prepared, on_epoch) -> tuple[dict, str]:
     """The in-process path; loads the best weights into ``p.ft``."""
     from uer_ray.tasks.loop import Runtime, fit
     from uer_ray.train.devices import resolve_device
+    from uer_ray.train.optim import make_optimizer
 
     device = resolve_device(o.device)
     runtime = Runtime(pad_id=p.tokenizer.pad_id, vocab_size=p.tokenizer.vocab_size,
@@ -354,140 +348,3 @@ def _fingerprint(ft) -> list[float]:
     return [float(t.detach().double().sum()) for t in ft.model.parameters()]
 
 
-def _open_wandb(o: FinetuneOptions, p: Prepared, folder: Path):
-    """The run's W&B handle (the driver logs; workers never do): offline files in ``folder``
-    unless ``wandb_mode``/``WANDB_MODE`` say otherwise."""
-    from uer_ray.tracking import WandbRun, WandbSettings, describe_model
-
-    names = describe_model(p.ft.model.config.to_dict())
-    arch = names["name"].rsplit("/", 1)[0]  # embedding/encoder: the pre-training targets are gone
-    start = "pretrained" if p.init else "scratch"
-    settings = WandbSettings(
-        project=o.wandb_project, name=o.wandb_name or f"{o.task}/{arch}/{start}",
-        group=o.wandb_group or f"finetune-{o.task}",
-        tags=[f"task:{o.task}", f"start:{start}", *names["tags"], *o.wandb_tags],
-        mode=o.wandb_mode, dir=str(folder), job_type="finetune")
-    config = {"task": o.task, "dataset": o.dataset_name, "source": p.source,
-              "pooling": p.settings.pooling, "seq_length": o.seq_length, "freeze": o.freeze,
-              "crf": o.crf, "workers": o.workers, "epochs": o.epochs, "batch_size": o.batch_size,
-              "lr": p.hp.lr, "warmup": o.warmup, "patience": o.patience, "seed": o.seed,
-              **{f"provenance.{k}": v for k, v in o.provenance.items()}, **o.wandb_config}
-    state = random.getstate()  # W&B must not shift the seeded Python random stream
-    try:
-        return WandbRun(settings, config)
-    finally:
-        random.setstate(state)
-
-
-def _record(o: FinetuneOptions, p: Prepared, fitted: dict, test: dict | None, device: str,
-            seconds: float) -> dict:
-    from uer_ray.records import build_record, metric_rows, model_section, parent_of, sha256_file
-
-    history = fitted["history"]
-    epochs = [r["epoch_seconds"] for r in history]
-    files = {split: {**info, "sha256": sha256_file(info["path"])} for split, info in p.files.items()}
-    results = {
-        "task": o.task, "source": p.source, "select_metric": p.task.select_metric,
-        "best_epoch": fitted["best_epoch"], "epochs_run": len(history),
-        "stopped_early": fitted["stopped_early"], "dev": fitted["best_dev"], "test": test,
-        "history": history,
-        "examples": {k: len(v) for k, v in p.data.items() if v is not None},
-        "labels": p.settings.labels, "pooling": p.settings.pooling,
-        "seq_length": p.settings.seq_length, "freeze": o.freeze, "crf": o.crf,
-        "workers": o.workers, "lr": p.hp.lr,
-        "seconds_per_epoch": sum(epochs) / len(epochs) if epochs else 0.0,
-    }
-    model = p.ft.model
-    n_params = sum(t.numel() for t in model.parameters())
-    dataset = o.dataset_name
-    return build_record(
-        stage="finetune", name=o.wandb_name or _default_name(o, p),
-        model=model_section(model.config.to_dict(), n_params, p.preset),
-        data={"finetune": {"dataset": dataset, "task": o.task, "files": files}},
-        parent=parent_of(p.init, "fine-tuned from", _zoo_ref(p.init)), options=o.to_dict(),
-        results=results,
-        metrics=metric_rows(o.task, dataset, "dev", fitted["best_dev"])
-        + metric_rows(o.task, dataset, "test", test),
-        checkpoint=o.out, seconds=seconds, device=device, provenance=o.provenance)
-
-
-def _zoo_ref(folder: str | None) -> str | None:
-    """``NAME@VERSION`` when the starting checkpoint is a zoo version."""
-    if folder is None:
-        return None
-    from uer_ray.zoo import entry_of
-
-    return entry_of(folder)
-
-
-def publish_result(record: dict, name: str | None, zoo: str | None, *,
-                   aliases: tuple = (), provenance: dict | None = None) -> dict:
-    """Publish a stage's checkpoint to the zoo; with W&B on, also log it as a model artifact of
-    the stage's run (a reference to the zoo version). Returns ``{"entry", "uri"}``."""
-    from uer_ray.zoo import publish
-
-    ref = publish(record["checkpoint"], name=name or None, zoo=zoo, aliases=aliases,
-                  provenance=provenance)
-    run = record.get("wandb")
-    if run and run.get("mode") != "disabled":
-        from uer_ray.tracking.wandb_run import log_model_artifact
-
-        log_model_artifact(run, name=f"{ref.name}-{ref.version}", reference=_reference(ref.uri),
-                           metadata={"zoo_entry": f"{ref.name}@{ref.version}", "zoo_uri": ref.uri,
-                                     "stage": record["stage"], "metrics": record["metrics"]},
-                           aliases=["latest", *aliases])
-    return {"entry": f"{ref.name}@{ref.version}", "uri": ref.uri}
-
-
-def _reference(uri: str) -> str:
-    """A W&B reference URI for a zoo version (local folders become file:// URIs)."""
-    return uri if "://" in uri else Path(uri).absolute().as_uri()
-
-
-def _default_name(o: FinetuneOptions, p: Prepared) -> str:
-    from uer_ray.tracking import describe_model
-
-    arch = describe_model(p.ft.model.config.to_dict())["name"].rsplit("/", 1)[0]
-    return f"{o.task}/{arch}/{'pretrained' if p.init else 'scratch'}"
-
-
-def _write_outputs(folder: Path, p: Prepared, fitted: dict, record: dict, scratch: Path) -> None:
-    import json
-
-    from uer_ray.atomic import write_json
-    from uer_ray.records import numeric
-    from uer_ray.tasks.checkpoint import save_finetuned
-
-    results = record["results"]
-    # save_pretrained writes the folder afresh, so everything else goes in after it.
-    save_finetuned(folder, p.ft, p.tokenizer, p.settings,
-                   meta={"produced_by": "finetune", "task": results["task"], "source": p.source,
-                         "best_epoch": results["best_epoch"], "dev": numeric(results["dev"]),
-                         "test": numeric(results["test"])})
-    if (scratch / "wandb").exists():
-        shutil.move(scratch / "wandb", folder / "wandb")
-    with open(folder / "metrics.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in fitted["history"])
-    write_json(folder / "metrics.json", record)
-
-
-def summary_paragraph(record: dict) -> str:
-    """The one paragraph ``run.py finetune`` ends with."""
-    r = record["results"]
-    metric = r["select_metric"]
-    dev = r["dev"].get(metric, float("nan"))
-    test = f"; test {metric} {r['test'][metric]:.4f}" if r["test"] else ""
-    where = f"{r['workers']} Ray workers" if r["workers"] else "in-process"
-    early = " (stopped early)" if r["stopped_early"] else ""
-    out = record["checkpoint"]
-    published = (f" Published to the zoo as {record['published']['entry']}."
-                 if record.get("published") else "")
-    return (
-        f"Fine-tuned {r['task']} ({r['source']}"
-        f"{', CRF' if r['crf'] else ''}{'' if r['task'] == 'tag' else ', pooling ' + r['pooling']}"
-        f"{', encoder frozen' if r['freeze'] else ''}) on {r['examples']['train']:,} examples "
-        f"for {r['epochs_run']} epoch(s){early}, {r['seconds_per_epoch']:.1f} s/epoch {where} "
-        f"on {record['device']}; best dev {metric} {dev:.4f} at epoch {r['best_epoch']}{test}. "
-        f"Model and metrics.json in {out}; predict with: python run.py predict --model {out} "
-        "--input FILE --out FILE." + published
-    )

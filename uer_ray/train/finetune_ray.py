@@ -4,7 +4,7 @@ The driver encodes the data once and gives each worker only its share through th
 (example ``i`` goes to worker ``i % N``), plus the token counts of all examples, from which every
 worker rebuilds the same epoch plan as the in-process run. Rank 0 alone receives the starting
 weights (DDP broadcasts them to the others when it wraps the model) and the dev set; it
-evaluates dev after each epoch, hands the epoch's record to the driver (``driver.emit``), and
+evaluates dev after each epoch, hands the epoch's record to the driver (``WorkerLink.emit``), and
 reports the best weights at the end. ``uer_ray.tasks.loop`` explains why the run trains the same
 model as the in-process one.
 """
@@ -14,33 +14,36 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
+from uer_ray.train.driver import WorkerLink
+from uer_ray.train.specs import FinetuneSpec
 
-def finetune_worker(config: dict) -> None:
+
+def finetune_worker(spec: FinetuneSpec, link: WorkerLink) -> None:
     """The per-worker loop (``uer_ray.train.driver.fit`` runs it on every worker)."""
     import ray
     import ray.train
     import torch
 
     from uer_ray.models import build_model
-    from uer_ray.tasks.checkpoint import TaskSettings, build_finetune_model, build_task
-    from uer_ray.tasks.loop import Hyperparameters, Runtime, WorkerShare, fit
-    from uer_ray.train import driver
-    from uer_ray.train.finetune import make_optimizer
+    from uer_ray.plugins import restore
+    from uer_ray.tasks.checkpoint import build_finetune_model, build_task
+    from uer_ray.tasks.loop import WorkerShare, fit
+    from uer_ray.train.optim import make_optimizer
 
+    restore(spec.plugins)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    hp = Hyperparameters(**config["hp"])
-    device = ray.train.torch.get_device() if config["use_gpu"] else torch.device("cpu")
-    runtime = Runtime(**{**config["runtime"], "device": str(device)})
-    settings = TaskSettings(**config["settings"])
-    task, labels = build_task(settings)
+    hp = spec.hp
+    device = ray.train.torch.get_device() if spec.use_gpu else torch.device("cpu")
+    runtime = replace(spec.runtime, device=str(device))
+    task, labels = build_task(spec.settings)
     torch.manual_seed(hp.seed + rank)  # dropout differs per worker; the weights come from rank 0
-    ft = build_finetune_model(build_model(config["model_config"]), task, settings)
+    ft = build_finetune_model(build_model(spec.model_config), task, spec.settings)
     if rank == 0:
-        ft.load_state_dict(ray.get(config["state"]))
+        ft.load_state_dict(ray.get(spec.state))
     if hp.freeze:
         ft.freeze_encoder()
     ft.to(device)
@@ -49,14 +52,14 @@ def finetune_worker(config: dict) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(ft, device_ids=[device.index] if device.type == "cuda" else None)
-        local = {rank + world * k: k for k in range(config["part_sizes"][rank])}
+        local = {rank + world * k: k for k in range(spec.part_sizes[rank])}
         share = WorkerShare(rank=rank, world=world, local=local, net=net)
-    train = ray.get(config["parts"][rank])
-    dev = ray.get(config["dev"]) if rank == 0 else None
-    optimizer, scheduler = make_optimizer(ft, hp, len(config["lengths"]))
+    train = ray.get(spec.parts[rank])
+    dev = ray.get(spec.dev) if rank == 0 else None
+    optimizer, scheduler = make_optimizer(ft, hp, len(spec.lengths))
     result = fit(ft, task, train, dev, labels, hp=hp, runtime=runtime, optimizer=optimizer,
-                 scheduler=scheduler, lengths=config["lengths"], share=share,
-                 on_epoch=lambda record: driver.emit(config, record), progress=False)
+                 scheduler=scheduler, lengths=list(spec.lengths), share=share,
+                 on_epoch=link.emit, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = None
         if rank == 0:
@@ -74,7 +77,9 @@ def train_on_ray(o, p, *, on_epoch) -> tuple[dict, str]:
 
     from uer_ray.cluster import ensure_ray
     from uer_ray.errors import UerRayError
+    from uer_ray.plugins import loaded
     from uer_ray.tasks.batching import lengths_of
+    from uer_ray.tasks.loop import Runtime
     from uer_ray.train import driver
     from uer_ray.train.devices import ray_workers_use_gpu
 
@@ -86,17 +91,15 @@ def train_on_ray(o, p, *, on_epoch) -> tuple[dict, str]:
         use_gpu = ray_workers_use_gpu(o.device, o.workers)
         train = p.data["train"]
         parts = [train[r :: o.workers] for r in range(o.workers)]
-        refs = [ray.put(part) for part in parts] + [ray.put(p.ft.state_dict()), ray.put(p.data["dev"])]
-        config = {
-            "settings": asdict(p.settings), "model_config": p.ft.model.config.to_dict(),
-            "hp": asdict(p.hp), "use_gpu": use_gpu,
-            "runtime": {"pad_id": p.tokenizer.pad_id, "vocab_size": p.tokenizer.vocab_size,
-                        "bf16": o.bf16},
-            "parts": refs[: o.workers], "part_sizes": [len(x) for x in parts],
-            "lengths": lengths_of(train), "state": refs[-2], "dev": refs[-1],
-        }
+        spec = FinetuneSpec(
+            settings=p.settings, model_config=p.ft.model.config.to_dict(), hp=p.hp,
+            runtime=Runtime(pad_id=p.tokenizer.pad_id, vocab_size=p.tokenizer.vocab_size,
+                            bf16=o.bf16),
+            use_gpu=use_gpu, parts=tuple(ray.put(part) for part in parts),
+            part_sizes=tuple(len(x) for x in parts), lengths=tuple(lengths_of(train)),
+            state=ray.put(p.ft.state_dict()), dev=ray.put(p.data["dev"]), plugins=loaded())
         result = driver.fit(
-            finetune_worker, config, run=driver.RunSpec(out_dir=work, name=name),
+            finetune_worker, spec, run=driver.RunSpec(out_dir=work, name=name),
             workers=driver.WorkerSpec(workers=o.workers, use_gpu=use_gpu,
                                       cpus_per_worker=o.cpus_per_worker,
                                       cpus_budget=o.cpus_budget),

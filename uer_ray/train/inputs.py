@@ -13,14 +13,10 @@ from typing import Any
 
 from uer_ray.errors import InputError, MismatchError
 
-# Shard columns each target reads (docs/contracts.md "Model": where target labels come from).
-TARGET_COLUMNS = {"sp": "is_next", "cls": "label", "mt": "tgt_ids"}
-PROCESSOR_HINT = {"is_next": "bert (or albert)", "label": "cls or cls_mlm", "tgt_ids": "mt"}
-
 
 @dataclass(frozen=True)
 class ShardInfo:
-    """The shard folder as training sees it."""
+    """The shard folder as training sees it (and as targets read it: ``targets.ShardFacts``)."""
 
     path: str
     manifest: dict
@@ -29,6 +25,13 @@ class ShardInfo:
     columns: list[str]
     tokenizer: Any
     tgt_vocab_size: int | None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def labels_num(self) -> int:
+        return labels_num(self)
 
 
 def _columns(path: Path, manifest: dict) -> list[str]:
@@ -48,14 +51,14 @@ def _tokenizer(path: Path, manifest: dict, init: str | None, vocab: str | None):
     the vocab.txt or SentencePiece model the shards were made with), or the ``tokenizer/`` that
     preprocess saved beside the shards. Whichever it is must match the manifest."""
     from uer_ray.data import check_vocab
-    from uer_ray.tokenizers import build_tokenizer, load_tokenizer
+    from uer_ray.tokenizers import TOKENIZERS, build_tokenizer, load_tokenizer
 
     recorded = manifest.get("tokenizer") or {}
     if init and (Path(init) / "tokenizer").is_dir():
         tokenizer = load_tokenizer(Path(init) / "tokenizer")
     elif vocab:
         kind = recorded.get("kind", "wordpiece")
-        key = "spm_model" if kind == "sentencepiece" else "vocab"
+        key = TOKENIZERS.get(kind).file_option
         tokenizer = build_tokenizer(kind, **{key: vocab}, lowercase=recorded.get("lowercase"))
     elif (path / "tokenizer").is_dir():
         tokenizer = load_tokenizer(path / "tokenizer")
@@ -96,8 +99,10 @@ def model_config_for(
     model: str | None, info: ShardInfo, *, targets: dict[str, float] | None, init: str | None
 ) -> dict:
     """The complete model config: a preset/JSON (or the --init checkpoint's config), with the
-    target weights overridden and the vocabulary sizes of the shards."""
+    target weights overridden, the vocabulary sizes of the shards, and what each target derives
+    from the shards (``Target.from_shards``)."""
     from uer_ray.models import ModelConfig, load_preset, read_config
+    from uer_ray.targets import TARGETS
 
     if model is not None:
         config = dict(load_preset(model))
@@ -112,13 +117,8 @@ def model_config_for(
             f"tokenizer has {vocab}"
         )
     config.update(vocab_size=vocab, pad_id=info.tokenizer.pad_id)
-    if "mt" in config["targets"]:
-        config["tgt_vocab_size"] = info.tgt_vocab_size or vocab
-    if "cls" in config["targets"]:
-        options = dict(config.get("target_options") or {})
-        cls_options = dict(options.get("cls") or {})
-        cls_options.setdefault("labels_num", labels_num(info))
-        config["target_options"] = {**options, "cls": cls_options}
+    for target in config["targets"]:
+        config = TARGETS.get(target).from_shards(config, info)
     return ModelConfig.from_dict(config, f"{model or init}").to_dict()
 
 
@@ -133,7 +133,7 @@ def labels_num(info: ShardInfo) -> int:
     import pyarrow.parquet as pq
 
     if "label" not in info.columns:
-        raise MismatchError(f"target 'cls' needs a 'label' column; {info.path} has none")
+        raise MismatchError(f"a 'label' column is needed to count the classes; {info.path} has none")
     from uer_ray.data import shard_files
 
     files = shard_files(info.path, info.manifest)
@@ -142,16 +142,30 @@ def labels_num(info: ShardInfo) -> int:
 
 
 def check_targets(model_config: dict, info: ShardInfo) -> None:
-    """Every target's labels must be in the shards (``sp`` needs ``is_next``, ...)."""
+    """Every column a target reads must be in the shards (``sp`` needs ``is_next``, ...), and
+    the encoder must not make a target trivial (``lm`` on an encoder that sees the future)."""
+    from uer_ray.models.builder import check_targets_fit
+    from uer_ray.targets import TARGETS
+
     for target in model_config["targets"]:
-        column = TARGET_COLUMNS.get(target)
-        if column and column not in info.columns:
+        missing = [c for c in TARGETS.get(target).columns if c not in info.columns]
+        if missing:
+            others = ",".join(f"{t}:{w:g}" for t, w in model_config["targets"].items() if t != target)
             raise MismatchError(
-                f"target {target!r} needs the {column!r} column, but the shards in {info.path} "
+                f"target {target!r} needs the {missing[0]!r} column, but the shards in {info.path} "
                 f"were made by processor {info.processor!r} (columns: {', '.join(info.columns)}); "
-                f"preprocess with processor {PROCESSOR_HINT[column]} or drop the target "
-                f"(--targets {','.join(f'{t}:{w:g}' for t, w in model_config['targets'].items() if t != target) or 'mlm:1'})"
+                f"preprocess with {writers_of(missing[0])} or drop the target "
+                f"(--targets {others or 'mlm:1'})"
             )
+    check_targets_fit(model_config)
+
+
+def writers_of(column: str) -> str:
+    """``processor X or Y``: the processors whose shards hold ``column``."""
+    from uer_ray.data import PROCESSORS
+
+    names = [n for n, cls in PROCESSORS.items() if column in cls.columns]
+    return f"processor {' or '.join(names)}" if names else f"a processor that writes {column!r}"
 
 
 def check_model_names(o, init: str | None) -> None:

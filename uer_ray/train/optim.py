@@ -99,3 +99,12 @@ def build_scheduler(
         optimizer,
         lambda step: lr_factor(step, kind=kind, warmup_steps=warmup_steps, total_steps=total_steps),
     )
+
+
+def make_optimizer(ft, hp, n_examples: int):
+    """AdamW and the linear warm-up/decay schedule over the run's optimiser steps."""
+    total = hp.optimizer_steps(n_examples)
+    optimizer = build_optimizer(ft, lr=hp.lr, weight_decay=hp.weight_decay)
+    scheduler = build_scheduler(optimizer, kind="linear", warmup_steps=int(hp.warmup * total),
+                                total_steps=total)
+    return optimizer, scheduler

@@ -44,7 +44,7 @@ from uer_ray.train.inputs import (
 from uer_ray.train.pretrain_record import finish, summary_paragraph
 
 __all__ = ["PretrainOptions", "build_dataset", "cache_data", "pretrain", "summary_paragraph",
-           "worker_config"]
+           "worker_spec"]
 
 RUN_NAME = "pretrain"
 CACHE_AUTO_BYTES = 256 * 2**20
@@ -259,41 +259,34 @@ def run_meta(o: PretrainOptions, info: ShardInfo, init: str | None) -> dict:
     }
 
 
-def worker_config(o: PretrainOptions, info: ShardInfo, model_config: dict,
-                  on_step: Callable[[int, int], None] | None = None,
-                  init: str | None = None) -> dict:
-    """The plain dict every worker receives (``uer_ray.train.worker.pretrain_worker``). Nothing
-    in it names a file of the output folder: the workers write no file there."""
+def worker_spec(o: PretrainOptions, info: ShardInfo, model_config: dict,
+                on_step: Callable[[int, int], None] | None = None,
+                init: str | None = None):
+    """The frozen ``PretrainSpec`` every worker receives (``uer_ray.train.worker``)."""
+    from uer_ray.data import MaskingConfig
+    from uer_ray.plugins import loaded
+    from uer_ray.targets import TARGETS
+    from uer_ray.train.batches import StreamConfig
+    from uer_ray.train.specs import PretrainSpec, Schedule
+
     # absolute: Ray Train workers run in their own working directory
     init = init or (str(Path(o.init).absolute()) if o.init else None)
     masking = None
-    if "mlm" in model_config["targets"]:
-        masking = {"prob": o.mask_prob, "strategy": o.masking}
-    return {
-        "model_config": model_config,
-        "tokenizer": info.tokenizer,
-        "init": init,
-        "masking": masking,
-        "steps": o.steps,
-        "batch_size": o.batch_size,
-        "grad_accum": o.grad_accum,
-        "lr": o.lr,
-        "weight_decay": o.weight_decay,
-        "warmup": o.warmup_steps,
-        "schedule": o.schedule,
-        "clip": o.clip,
-        "seed": o.seed,
-        "save_every": o.save_every,
-        "log_every": o.log_every,
-        "use_gpu": o.gpu,
-        "bf16": o.bf16,
-        "compile": o.compile,
-        "shuffle_buffer": o.shuffle_buffer,
-        "cache_data": cache_data(o, info.manifest),
-        "meta": run_meta(o, info, init),
-        "progress": o.progress,
-        "on_step": on_step,
-    }
+    if any(TARGETS.get(t).needs_masking for t in model_config["targets"]):
+        try:
+            masking = MaskingConfig(prob=o.mask_prob, strategy=o.masking)
+        except ValueError as e:
+            raise OptionsError(f"--mask-prob / --masking: {e}") from None
+    return PretrainSpec(
+        model_config=model_config, tokenizer=info.tokenizer, init=init, masking=masking,
+        schedule=Schedule(steps=o.steps, lr=o.lr, weight_decay=o.weight_decay,
+                          warmup_steps=o.warmup_steps, kind=o.schedule, clip=o.clip,
+                          grad_accum=o.grad_accum),
+        stream=StreamConfig(batch_size=o.batch_size, seed=o.seed, shuffle_buffer=o.shuffle_buffer,
+                            cache=cache_data(o, info.manifest)),
+        seed=o.seed, save_every=o.save_every, log_every=o.log_every, use_gpu=o.gpu, bf16=o.bf16,
+        compile=o.compile, meta=run_meta(o, info, init), progress=o.progress, on_step=on_step,
+        plugins=loaded())
 
 
 def pretrain(
@@ -348,7 +341,7 @@ def pretrain(
     with DriverLog(Path(o.out) / "metrics.jsonl", wandb=wandb, on_log=on_log,
                    config={**run_meta(o, info, init), **o.wandb_config}) as log:
         result = driver.fit(
-            pretrain_worker, worker_config(o, info, model_config, on_step=on_step, init=init),
+            pretrain_worker, worker_spec(o, info, model_config, on_step=on_step, init=init),
             run=driver.RunSpec(out_dir=o.out, name=run["name"], max_failures=o.max_failures,
                                keep_checkpoints=o.keep, storage=o.storage),
             workers=driver.WorkerSpec(workers=o.workers, use_gpu=o.gpu,
@@ -363,7 +356,7 @@ def pretrain(
     record = finish(o, info, result, started, model_config, parameters, extended, init,
                     entry_of(init) if init else None, restarts=max(0, len(log.restarts) - 1))
     if o.publish is not None:
-        from uer_ray.train.finetune import publish_result
+        from uer_ray.train.publish import publish_result
 
         record = {**record, "published": publish_result(record, o.publish, o.zoo)}
     return record

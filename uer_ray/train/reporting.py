@@ -1,5 +1,5 @@
 """Metrics of a training run, on the workers: averaged over a logging window and over workers,
-then sent by world rank 0 to the driver (``driver.emit``), which writes ``metrics.jsonl`` and
+then sent by world rank 0 to the driver (``WorkerLink.emit``), which writes ``metrics.jsonl`` and
 W&B (``uer_ray.train.runlog``), and drawn as a progress bar."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections import defaultdict
 
 import torch
 
-from uer_ray.train.driver import emit
 from uer_ray.train.runlog import RESTART
 
 
@@ -65,18 +64,18 @@ class RankZeroLog:
     restart continues from a checkpoint, and the driver drops the lines it holds after that
     step, in order with the lines that follow."""
 
-    def __init__(self, config: dict, rank: int, world: int, pos):
+    def __init__(self, spec, link, rank: int, world: int, pos):
         self.rank, self.world = rank, world
-        self.total_steps = config["steps"]
-        self.per_step = config["batch_size"] * config["grad_accum"] * world
+        self.total_steps = spec.schedule.steps
+        self.per_step = spec.rows_per_step * world
         self.last: dict[str, float] = {}
         self._bar = None
         self._bar_pos = pos.step
-        self._emit = lambda record: emit(config, record)
+        self._emit = link.emit
         if rank != 0:
             return
         self._emit({RESTART: pos.step, "workers": world})
-        self._bar = _progress_bar(self.total_steps, pos.step) if config.get("progress", True) else None
+        self._bar = _progress_bar(self.total_steps, pos.step) if spec.progress else None
 
     def record(self, pos, metrics: dict[str, float], *, lr: float) -> None:
         pos.tokens_seen += int(metrics.pop("tokens"))

@@ -18,58 +18,54 @@ from pathlib import Path
 import torch
 
 from uer_ray.train import state as st
-from uer_ray.train.batches import StreamConfig, micro_batches
+from uer_ray.train.batches import micro_batches
+from uer_ray.train.driver import WorkerLink
 from uer_ray.train.optim import build_optimizer, build_scheduler
 from uer_ray.train.reporting import RankZeroLog, Window
+from uer_ray.train.specs import PretrainSpec
 
 
-def pretrain_worker(config: dict) -> None:
-    """Entry point for ``uer_ray.train.driver.fit``; ``config`` is ``pretrain.worker_config``."""
+def pretrain_worker(spec: PretrainSpec, link: WorkerLink) -> None:
+    """Entry point for ``uer_ray.train.driver.fit`` (``spec``: ``pretrain.worker_spec``)."""
     import ray.train
 
+    from uer_ray.plugins import restore
+
+    restore(spec.plugins)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = _device(config)
-    model, trainer_state = _load_model(config)
+    device = _device(spec)
+    model, trainer_state = _load_model(spec)
     model.to(device)
-    if config.get("compile"):
+    if spec.compile:
         model.compile()  # in place: parameter names (and checkpoints) stay the same
-    net = _parallel(model, config, device, world)
-    optimizer = build_optimizer(model, lr=config["lr"], weight_decay=config["weight_decay"])
-    scheduler = build_scheduler(
-        optimizer,
-        kind=config["schedule"],
-        warmup_steps=config["warmup"],
-        total_steps=config["steps"],
-    )
+    net = _parallel(model, device, world)
+    sched = spec.schedule
+    optimizer = build_optimizer(model, lr=sched.lr, weight_decay=sched.weight_decay)
+    scheduler = build_scheduler(optimizer, kind=sched.kind, warmup_steps=sched.warmup_steps,
+                                total_steps=sched.steps)
     pos = st.Position()
     if trainer_state is not None:
         pos = st.restore(trainer_state, optimizer=optimizer, scheduler=scheduler)
     pos = pos.resized(world)
-    log = RankZeroLog(config, rank, world, pos)
+    log = RankZeroLog(spec, link, rank, world, pos)
     try:
-        _train(config, model, net, optimizer, scheduler, pos, log, device, rank, world)
+        _train(spec, model, net, optimizer, scheduler, pos, log, device, rank, world)
     finally:
         log.close()
 
 
-def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, world) -> None:
+def _train(spec: PretrainSpec, model, net, optimizer, scheduler, pos, log, device, rank, world) -> None:
     import ray.train
 
-    collator = _collator(config, rank)
-    stream = StreamConfig(
-        batch_size=config["batch_size"],
-        seed=config["seed"],
-        shuffle_buffer=config["shuffle_buffer"],
-        cache=config.get("cache_data", False),
-    )
-    batches = micro_batches(ray.train.get_dataset_shard("train"), collator, pos, stream, rank)
-    accum, steps = config["grad_accum"], config["steps"]
+    collator = _collator(spec, rank)
+    batches = micro_batches(ray.train.get_dataset_shard("train"), collator, pos, spec.stream, rank)
+    accum, steps = spec.schedule.grad_accum, spec.schedule.steps
     window = Window()
-    autocast = _autocast(config, device)
+    autocast = _autocast(spec, device)
     net.train()
     while pos.step < steps:
-        st.reseed(config["seed"], rank, pos.step)  # dropout depends on (seed, rank, step) only
+        st.reseed(spec.seed, rank, pos.step)  # dropout depends on (seed, rank, step) only
         for i in range(accum):
             pos.epoch, pos.batches_in_epoch, batch = next(batches)
             pos.micro_batches += 1
@@ -81,23 +77,23 @@ def _train(config, model, net, optimizer, scheduler, pos, log, device, rank, wor
             (out.loss / accum).backward()
             window.add(out.metrics, tokens=int((batch["segment_ids"] != 0).sum()),
                        rows=int(batch["segment_ids"].shape[0]))
-        if config["clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
+        if spec.schedule.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.schedule.clip)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         pos.step += 1
-        if config.get("on_step") is not None:
-            config["on_step"](rank, pos.step)
-        save = pos.step % config["save_every"] == 0 or pos.step == steps
-        if save or pos.step % config["log_every"] == 0:
+        if spec.on_step is not None:
+            spec.on_step(rank, pos.step)
+        save = pos.step % spec.save_every == 0 or pos.step == steps
+        if save or pos.step % spec.log_every == 0:
             log.record(pos, window.reduce(world), lr=scheduler.get_last_lr()[0])
             window = Window()
         if save:
-            _report(config, model, optimizer, scheduler, pos, log, rank)
+            _report(spec, model, optimizer, scheduler, pos, log, rank)
 
 
-def _report(config, model, optimizer, scheduler, pos, log, rank) -> None:
+def _report(spec: PretrainSpec, model, optimizer, scheduler, pos, log, rank) -> None:
     """Checkpoint through Ray Train: rank 0 writes and attaches it; everyone calls report."""
     import ray.train
     from ray.train import Checkpoint
@@ -109,7 +105,7 @@ def _report(config, model, optimizer, scheduler, pos, log, rank) -> None:
         return
     tmp = Path(tempfile.mkdtemp(prefix="uer-ckpt-"))
     try:
-        _save(config, model, optimizer, scheduler, pos, tmp, log.last)
+        _save(spec, model, optimizer, scheduler, pos, tmp, log.last)
         ray.train.report(
             metrics, checkpoint=Checkpoint.from_directory(tmp), checkpoint_dir_name=name
         )
@@ -117,19 +113,16 @@ def _report(config, model, optimizer, scheduler, pos, log, rank) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _save(config, model, optimizer, scheduler, pos, directory: Path, last: dict) -> None:
+def _save(spec: PretrainSpec, model, optimizer, scheduler, pos, directory: Path, last: dict) -> None:
     from uer_ray.models import save_pretrained
 
-    meta = {**config.get("meta", {}), "step": pos.step, "epoch": pos.epoch, "metrics": last,
-            "workers": pos.world,
-            "effective_batch_size": config["batch_size"] * config["grad_accum"] * pos.world}
-    save_pretrained(model, directory / st.MODEL_DIR, tokenizer=config.get("tokenizer"), meta=meta)
-    st.save_state(
-        directory, optimizer=optimizer, scheduler=scheduler, position=pos, seed=config["seed"]
-    )
+    meta = {**spec.meta, "step": pos.step, "epoch": pos.epoch, "metrics": last,
+            "workers": pos.world, "effective_batch_size": spec.rows_per_step * pos.world}
+    save_pretrained(model, directory / st.MODEL_DIR, tokenizer=spec.tokenizer, meta=meta)
+    st.save_state(directory, optimizer=optimizer, scheduler=scheduler, position=pos, seed=spec.seed)
 
 
-def _load_model(config: dict):
+def _load_model(spec: PretrainSpec):
     """The model, from Ray's latest checkpoint if there is one, else fresh (+ ``--init`` weights).
 
     Returns (model, trainer state or None)."""
@@ -137,51 +130,44 @@ def _load_model(config: dict):
 
     from uer_ray.models import build_model, load_state, load_weights
 
-    torch.manual_seed(config["seed"])  # the same initial weights on every rank and every run
-    model = build_model(config["model_config"])
+    torch.manual_seed(spec.seed)  # the same initial weights on every rank and every run
+    model = build_model(spec.model_config)
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             model.load_state_dict(load_state(Path(d) / st.MODEL_DIR))
             return model, st.load_state(d)
-    if config.get("init"):
+    if spec.init:
         # Stage 2 (UER §3.4): continue from an earlier checkpoint's weights, heads included when
         # they match; a fresh optimiser and schedule.
-        load_weights(model, config["init"], prefixes=("embedding.", "encoder.", "targets."))
+        load_weights(model, spec.init, prefixes=("embedding.", "encoder.", "targets."))
     return model, None
 
 
-def _parallel(model, config, device, world):
+def _parallel(model, device, world):
     if world == 1:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(
-        model,
-        device_ids=[device.index] if device.type == "cuda" else None,
-        find_unused_parameters=config.get("find_unused_parameters", False),
-    )
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _collator(config: dict, rank: int):
-    from uer_ray.data import Collator, MaskingConfig
+def _collator(spec: PretrainSpec, rank: int):
+    from uer_ray.data import Collator
 
-    masking = MaskingConfig(**config["masking"]) if config.get("masking") else None
-    return Collator.from_tokenizer(
-        config["tokenizer"], masking=masking, seed=config["seed"], rank=rank
-    )
+    return Collator.from_tokenizer(spec.tokenizer, masking=spec.masking, seed=spec.seed, rank=rank)
 
 
-def _device(config: dict) -> torch.device:
-    if config.get("use_gpu"):
+def _device(spec: PretrainSpec) -> torch.device:
+    if spec.use_gpu:
         import ray.train.torch
 
         return ray.train.torch.get_device()
     return torch.device("cpu")
 
 
-def _autocast(config: dict, device: torch.device):
+def _autocast(spec: PretrainSpec, device: torch.device):
     # bf16 autocast on GPUs only: CPU bf16 matmuls are slower than fp32 on most CPUs.
-    if device.type == "cuda" and config.get("bf16", True):
+    if device.type == "cuda" and spec.bf16:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -1,7 +1,8 @@
 """Everything a search space must pass before its first trial starts: the task and every model
 name resolve, every file exists, and every reachable encoder × stage-2 target set builds — on
-PyTorch's meta device, at full size but without memory — with targets that suit the encoder
-(``lm`` reads the next token, so its encoder must not see it)."""
+PyTorch's meta device, at full size but without memory — with targets whose columns the stage-2
+shards will hold and that suit the encoder (``Target.predicts_next_token`` on an encoder that
+does not see the future: ``models.builder.check_targets_fit``)."""
 
 from __future__ import annotations
 
@@ -77,9 +78,21 @@ def _vocab_size(space: SearchSpace) -> int:
     return int(v.get("size", CHECK_VOCAB))
 
 
+class _PlaceholderShards:
+    """What the build check tells a target about shards that do not exist yet."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+        self.tgt_vocab_size = None
+
+    def labels_num(self) -> int:
+        return 2
+
+
 def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> dict:
     """The stage-2 (or, for ``none``, the stage-1) model config of one combination."""
     from uer_ray.models import load_preset
+    from uer_ray.targets import TARGETS
 
     enc = space.encoders[enc_name]
     where = f"{space.path}: encoders.{enc_name}.model"
@@ -87,49 +100,45 @@ def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
         config = load_preset(enc.model)
     except UerRayError as e:
         raise SpaceError(f"{where}: {e}") from None
+    config["vocab_size"] = vocab_size
     if set_name != NO_STAGE2:
         config["targets"] = {t: 1.0 for t in space.target_sets[set_name]}
-        if "cls" in config["targets"]:
-            options = dict(config.get("target_options") or {})
-            options["cls"] = {**options.get("cls", {}), "labels_num": 2}
-            config["target_options"] = options
-    config["vocab_size"] = vocab_size
+        for target in config["targets"]:
+            try:
+                config = TARGETS.get(target).from_shards(config, _PlaceholderShards(vocab_size))
+            except UerRayError:
+                pass  # an unknown name: the build check names it
     return config
 
 
 def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> None:
     import torch
 
+    from uer_ray.data import PROCESSORS
     from uer_ray.models import build_model
+    from uer_ray.models.builder import check_targets_fit
+    from uer_ray.targets import TARGETS
+    from uer_ray.tune.prepare import stage2_processor
 
     where = (f"{space.path}: encoders.{enc_name} with target set {set_name!r}"
              if set_name != NO_STAGE2 else f"{space.path}: encoders.{enc_name}")
     config = model_config(space, enc_name, set_name, vocab_size)
     if space.stage2 is None and set_name != NO_STAGE2:
         raise SpaceError(f"{where}: stage-2 targets without a stage2 section")
-    if "cls" in space.target_sets.get(set_name, {}) and space.stage2.format != "cls":
-        raise SpaceError(f"{where}: target 'cls' needs labelled stage-2 text (stage2.format: cls)")
     try:
         with torch.device("meta"):
-            model = build_model(config)
+            build_model(config)
+        if set_name != NO_STAGE2:
+            check_targets_fit(config)
     except UerRayError as e:
         raise SpaceError(f"{where}: {e}") from None
-    if "lm" in config["targets"] and set_name != NO_STAGE2 and sees_future(model.encoder):
-        raise SpaceError(f"{where}: target 'lm' predicts the next token, but encoder "
-                         f"{config['encoder']!r} sees it (use mlm, or a left-to-right encoder: "
-                         "lstm, gru, gatedcnn, gpt, transformer with mask: causal)")
-
-
-def sees_future(encoder) -> bool:
-    """Whether any position of ``encoder``'s output depends on later tokens."""
-    members = getattr(encoder, "stack", None) or [encoder]
-    for m in members:
-        name = type(m).__name__.lower()
-        if getattr(m, "bidirectional", False):
-            return True
-        if hasattr(m, "causal"):
-            if not m.causal:
-                return True
-        elif name.startswith("cnn") or "attention" in name:
-            return True
-    return False
+    if set_name == NO_STAGE2:
+        return
+    processor = stage2_processor(space.stage2.format)
+    has = PROCESSORS.get(processor).columns
+    for target in config["targets"]:
+        missing = [c for c in TARGETS.get(target).columns if c not in has]
+        if missing:
+            raise SpaceError(f"{where}: target {target!r} needs the {missing[0]!r} column, which "
+                             f"stage2.format {space.stage2.format!r} (processor {processor!r}) "
+                             "does not give: labelled stage-2 text is stage2.format: cls")

@@ -38,10 +38,6 @@ class Domain:
     high: float = 0.0
 
     @property
-    def fixed(self) -> bool:
-        return self.kind == "fixed"
-
-    @property
     def finite(self) -> bool:
         return self.kind in ("fixed", "choice")
 

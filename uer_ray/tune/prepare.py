@@ -76,10 +76,14 @@ def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False) 
     return str(target), kind
 
 
+def stage2_processor(fmt: str) -> str:
+    """The processor of a stage-2 corpus format: ``cls`` for labelled text (so every target set
+    — lm, mlm, cls and their mixes — trains on the same instances), ``mlm`` for plain text."""
+    return "cls" if fmt == "cls" else "mlm"
+
+
 def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progress: bool):
-    """The stage-2 corpus as shards (``cls`` processor for labelled text, so that every target
-    set — lm, mlm, cls and their mixes — trains on the same instances; ``mlm`` for plain text).
-    Returns (folder, manifest sha256)."""
+    """The stage-2 corpus as shards (``stage2_processor``). Returns (folder, manifest sha256)."""
     from uer_ray.data import ProcessorConfig, preprocess
 
     s2 = space.stage2
@@ -88,8 +92,7 @@ def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progres
     if not manifest.exists():
         tokenizer = _tokenizer(space, vocab, kind)
         corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
-        processor = "cls" if s2.format == "cls" else "mlm"
-        preprocess([corpus], folder, processor=processor, tokenizer=tokenizer,
+        preprocess([corpus], folder, processor=stage2_processor(s2.format), tokenizer=tokenizer,
                    config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
     return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
 

@@ -141,7 +141,7 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
             continue
         provenance = {"search": ctx.search_id, "trial": row.trial_id, "space": ctx.space.name}
         from uer_ray.records import read_record
-        from uer_ray.train.finetune import publish_result
+        from uer_ray.train.publish import publish_result
 
         record = read_record(folder / "metrics.json")
         home = ctx.home

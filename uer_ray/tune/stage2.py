@@ -50,9 +50,6 @@ class _Registry:
         if self.claims.get(key, (None,))[0] == holder:
             del self.claims[key]
 
-    def holders(self) -> dict[str, str]:
-        return {k: v[0] for k, v in self.claims.items()}
-
 
 def registry(search_id: str):
     """The search's registry actor (created by the first caller, found by the others)."""

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from uer_ray.zoo.cache import resolve_checkpoint
 from uer_ray.zoo.refs import LATEST, Ref, ZooError, is_zoo_ref, parse_ref
+from uer_ray.zoo.resolve import resolve_checkpoint
 from uer_ray.zoo.store import EntryRef, Zoo, default_uri
 
 __all__ = ["LATEST", "EntryRef", "Ref", "Zoo", "ZooError", "default_uri", "entry_of", "is_zoo_ref",

@@ -21,7 +21,7 @@ from pathlib import Path
 from uer_ray.atomic import write_json
 from uer_ray.zoo import entry as E
 from uer_ray.zoo.digest import hash_file
-from uer_ray.zoo.refs import ZooError, is_zoo_ref, slug
+from uer_ray.zoo.refs import ZooError, slug
 from uer_ray.zoo.storage import Progress, Storage, _no_progress
 
 CACHE_ENV = "UER_RAY_CACHE"
@@ -36,22 +36,6 @@ def store_key(storage: Storage) -> str:
     """A folder name for a store: readable prefix + hash of the full URI."""
     digest = hashlib.sha256(storage.uri.encode()).hexdigest()[:12]
     return f"{slug(storage.location.split('://')[-1])[-40:]}-{digest}"
-
-
-def resolve_checkpoint(ref_or_path: str | Path, *, zoo: str | None = None,
-                       progress: Progress | None = None) -> str:
-    """A local checkpoint folder for ``ref_or_path``: a local path unchanged, ``zoo:NAME[@TAG]``
-    verified (fetched first when the zoo is remote), a remote URI downloaded into the cache."""
-    text = str(ref_or_path)
-    if is_zoo_ref(text):
-        from uer_ray.zoo.store import Zoo
-
-        return str(Zoo(zoo).checkout(text, progress))
-    if "://" not in text:
-        return text
-    if text.startswith("file://"):
-        return text[len("file://"):].partition("?")[0]
-    return str(fetch_uri(text, progress or _no_progress))
 
 
 def local_copy(zoo, name: str, version: str, entry: dict, progress: Progress) -> Path:

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import yaml
 
-# task name -> Hugging Face task type (the Hub's pipeline tags)
-_TASK_TYPE = {"classify": "text-classification", "pair": "text-classification",
-              "regress": "text-classification", "tag": "token-classification",
-              "dbqa": "text-ranking"}
-_HIDDEN_OPTIONS = {"test_hooks", "address", "overwrite", "resume", "quiet", "wandb_project",
-                   "wandb_group", "wandb_name", "wandb_mode"}
+_HIDDEN_OPTIONS = {"address", "overwrite", "resume", "quiet", "wandb_project", "wandb_group",
+                   "wandb_name", "wandb_mode"}
 _STAGE_TITLE = {"pretrain": "pre-training", "finetune": "fine-tuning"}
 
 
 def task_type(task: str, targets: dict | None) -> str:
-    if task in _TASK_TYPE:
-        return _TASK_TYPE[task]
-    targets = targets or {}
-    if "mlm" in targets:
-        return "fill-mask"
-    if {"lm", "bilm"} & set(targets):
-        return "text-generation"
+    """The Hub's pipeline tag: the fine-tuning task's (``Task.card_task_type``), else that of the
+    first pre-training target that declares one (``Target.card_task_type``), else
+    ``feature-extraction``."""
+    from uer_ray.targets import TARGETS
+    from uer_ray.tasks import TASKS
+
+    if task in TASKS:
+        return TASKS.get(task).card_task_type
+    for name in targets or {}:
+        if name in TARGETS and TARGETS.get(name).card_task_type:
+            return TARGETS.get(name).card_task_type
     return "feature-extraction"
 
 

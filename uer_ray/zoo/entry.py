@@ -112,7 +112,7 @@ def build_entry(*, name: str, version: str, kind: str, model: dict, data: dict, 
                 results: list[dict], lineage: dict, provenance: dict, source: dict,
                 files: dict[str, dict], card_sha256: str) -> dict:
     """The entry record (``records/<version>.json``)."""
-    from uer_ray import __version__
+    from uer_ray.version import __version__
 
     return {
         "format": ENTRY_FORMAT, "name": name, "version": version, "kind": kind,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from uer_ray.records import find_record, read_record
 from uer_ray.zoo import entry as E
+from uer_ray.zoo.cache import local_copy
 from uer_ray.zoo.card import render_card
 from uer_ray.zoo.refs import (
     LATEST,
@@ -353,8 +354,6 @@ class Zoo:
 
     def checkout(self, ref: str, progress: Progress | None = None) -> Path:
         """A verified local folder of the version ``ref`` names (see ``uer_ray.zoo.cache``)."""
-        from uer_ray.zoo.cache import local_copy
-
         name, version = self.resolve(ref)
         return local_copy(self, name, version, self.record(name, version), progress or _no_progress)
 

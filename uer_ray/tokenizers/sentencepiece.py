@@ -7,8 +7,16 @@ UER-py's SentencePiece vocabularies and ``run.py vocab --tokenizer sentencepiece
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
 import sentencepiece as spm
 
+from uer_ray.atomic import atomic_file
 from uer_ray.errors import InputError
 from uer_ray.tokenizers.base import TOKENIZERS, Tokenizer
 
@@ -17,8 +25,9 @@ from uer_ray.tokenizers.base import TOKENIZERS, Tokenizer
 class SentencePieceTokenizer(Tokenizer):
     """Ids of a SentencePiece model; ``lowercase=True`` lower-cases text before encoding."""
 
-    kind = "sentencepiece"
     file_name = "spm.model"
+    file_option = "spm_model"
+    lowercase_by_default = False
 
     def __init__(self, data: bytes, source: str, lowercase: bool | None):
         super().__init__(data, source, bool(lowercase))
@@ -63,3 +72,36 @@ class SentencePieceTokenizer(Tokenizer):
         if i is None and token == "[PAD]" and self._sp.pad_id() >= 0:
             i = self._sp.pad_id()
         return i
+
+    def continuation_mask(self) -> np.ndarray:
+        # SentencePiece marks word starts with "▁"; its special pieces start nothing
+        special = set(self.special_ids.values())
+        return np.array([not self.id_to_token(i).startswith("\u2581") and i not in special
+                         for i in range(self.vocab_size)], dtype=bool)
+
+    @classmethod
+    def train_vocab(cls, lines: Callable[[], Iterator[str]], size: int, out: Path,
+                    lowercase: bool) -> int:
+        """A unigram SentencePiece model with the special tokens as its first five pieces."""
+        work = Path(tempfile.mkdtemp(prefix="uer-ray-spm-"))
+        try:
+            text = work / "corpus.txt"
+            with open(text, "w", encoding="utf-8") as f:
+                for line in lines():
+                    f.write((line.lower() if lowercase else line) + "\n")
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=str(text), model_prefix=str(work / "m"), vocab_size=size,
+                    pad_id=0, pad_piece="[PAD]", unk_id=1, unk_piece="[UNK]", bos_id=-1, eos_id=-1,
+                    control_symbols=["[CLS]", "[SEP]", "[MASK]"], character_coverage=0.9995,
+                    hard_vocab_limit=False, minloglevel=2, num_threads=os.cpu_count() or 1,
+                )
+            except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
+                msg = str(e).split("] ")[-1]
+                raise InputError(f"sentencepiece could not train a {size}-entry model: {msg}") from None
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_file(out, "wb") as f:
+                f.write((work / "m.model").read_bytes())
+            return spm.SentencePieceProcessor(model_file=str(out)).get_piece_size()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

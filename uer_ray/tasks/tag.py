@@ -1,4 +1,4 @@
-"""Sequence labelling (``tag``): NER with BIO tags, as in the MSRA NER files — columns
+"""``tag``: sequence labelling — NER with BIO tags, as in the MSRA NER files — columns
 ``text_a`` (space-separated tokens, one per character for Chinese) and ``label`` (one
 space-separated tag per token). Each token maps to one vocabulary id (unknown ones to [UNK]),
 without [CLS]/[SEP], so position t of the input is token t of the sentence. Tokens beyond
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,7 +19,7 @@ from torch import nn
 from uer_ray.errors import InputError
 from uer_ray.tasks.base import TASKS, Task
 from uer_ray.tasks.heads import TagHead
-from uer_ray.tasks.metrics import entity_metrics
+from uer_ray.tasks.metrics import entity_metrics, entity_spans
 from uer_ray.tasks.readers import LabelMap, Row
 
 
@@ -35,8 +36,10 @@ def token_id(tokenizer: Any, token: str) -> int:
 class TagTask(Task):
     """Sequence labelling with a per-token softmax or a CRF; dev metric: entity F1."""
 
-    name = "tag"
     select_metric = "f1"
+    card_task_type = "token-classification"
+    output = "sequence"
+    takes_crf = True
 
     def build_labels(self, rows: Sequence[Row], path: str) -> LabelMap:
         tags = [t for r in rows for t in r.cells["label"].split()]
@@ -101,6 +104,23 @@ class TagTask(Task):
     def metrics(self, examples: Sequence[dict], predictions: Sequence, labels: LabelMap | None) -> dict:
         pred = [self._full_tags(e, p, labels) for e, p in zip(examples, predictions, strict=True)]
         return entity_metrics([e["tags"] for e in examples], pred)
+
+    def units(self, examples: Sequence[dict], predictions: Sequence,
+              labels: LabelMap | None) -> np.ndarray:
+        """Per sentence: entities right, predicted, gold (entity F1 from the sums)."""
+        rows = []
+        for e, p in zip(examples, predictions, strict=True):
+            gold, got = set(entity_spans(e["tags"])), set(entity_spans(self._full_tags(e, p, labels)))
+            rows.append([len(gold & got), len(got), len(gold)])
+        return np.array(rows, dtype=float)
+
+    def metric_from_units(self, units: np.ndarray) -> np.ndarray:
+        s = units.sum(-2)  # (B, 3)
+        correct, predicted, gold = s[..., 0], s[..., 1], s[..., 2]
+        precision = np.divide(correct, predicted, out=np.zeros_like(correct), where=predicted > 0)
+        recall = np.divide(correct, gold, out=np.zeros_like(correct), where=gold > 0)
+        total = precision + recall
+        return np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
 
     def output_header(self, labels: LabelMap | None, probs: bool) -> list[str]:
         return ["label"]

@@ -1,4 +1,4 @@
-"""Segment embedding (BERT's token types): ids 0 = padding, 1 = first segment, 2 = second.
+"""``seg``: the segment embedding (BERT's token types): ids 0 = padding, 1 = first segment, 2 = second.
 
 Parameter: ``weight`` (segment_vocab_size, E). A Hugging Face BERT ``token_type_embeddings`` row
 0/1 corresponds to our row 1/2; row 0 only ever meets padding."""
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uer_ray.embeddings.base import EMBEDDINGS
 from uer_ray.embeddings.config import EmbeddingConfig
-from uer_ray.embeddings.registry import EMBEDDINGS
 
 
 @EMBEDDINGS.register("seg")
