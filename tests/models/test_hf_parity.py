@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 
 import uer_ray  # noqa: E402
 from uer_ray.errors import InputError, MismatchError  # noqa: E402
-from uer_ray.models.hf_interop import export_hf, import_hf  # noqa: E402
+from uer_ray.models.interop import export_hf, import_hf  # noqa: E402
 
 TOL = 1e-4
 V = 300

@@ -13,7 +13,7 @@ from zoo_helpers import TINY_BERT, tiny_checkpoint
 from uer_ray.cli import main
 from uer_ray.errors import UerRayError
 from uer_ray.models import load_model
-from uer_ray.models.uer_format import export_uer, import_uer
+from uer_ray.models.interop import export_uer, import_uer
 from uer_ray.zoo import Zoo
 
 # UER-py's LayerNorm eps is 1e-6 and its configs have no eps field: build the source with it.

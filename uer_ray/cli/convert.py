@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                               "choose another --out or pass --overwrite")
     # Imported here so that `run.py --help` does not pay for torch.
     if args.source == "uer":
-        from uer_ray.models.uer_format import import_uer
+        from uer_ray.models.interop import import_uer
 
         if args.config is None:
             raise UerRayError("--from uer needs --config (the UER-py model config JSON)")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.target == "uer":
         return _export_uer(src, args.out)
-    from uer_ray.models.hf_interop import export_hf, import_hf
+    from uer_ray.models.interop import export_hf, import_hf
 
     convert = import_hf if args.source == "hf" else export_hf
     report = convert(src, args.out)
@@ -88,7 +88,7 @@ def _export_uer(src: Path, out: Path) -> int:
     import shutil
 
     from uer_ray.atomic import atomic_dir, write_json
-    from uer_ray.models.uer_format import export_uer
+    from uer_ray.models.interop import export_uer
 
     with atomic_dir(out) as tmp:
         cfg = export_uer(src, tmp / "model.bin", tmp / "config.json")

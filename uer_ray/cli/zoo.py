@@ -216,7 +216,7 @@ def do_export(store: Zoo, args) -> int:
     out = Path(args.out)
     if args.hf:
         from uer_ray.atomic import atomic_dir
-        from uer_ray.models.hf_interop import export_hf
+        from uer_ray.models.interop import export_hf
         from uer_ray.zoo.card import render_card
 
         report = export_hf(folder, out)

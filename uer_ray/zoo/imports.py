@@ -1,5 +1,5 @@
 """``zoo import``: a Hugging Face folder or a UER-py checkpoint -- what users already own --
-converted (``uer_ray.models.hf_interop`` / ``uer_format``) and published as an ``imported`` entry
+converted (``uer_ray.models.interop``) and published as an ``imported`` entry
 whose lineage names the source."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ def import_entry(fmt: str, source: str | Path, *, zoo: str | None = None, name: 
     with tempfile.TemporaryDirectory(prefix="uer_ray-import-") as tmp:
         out = Path(tmp) / "checkpoint"
         if fmt == "hf":
-            from uer_ray.models.hf_interop import import_hf
+            from uer_ray.models.interop import import_hf
 
             report = import_hf(source, out)
             lineage = _lineage("huggingface", source, report, _hub_id(source))
             default = source.name
         else:
-            from uer_ray.models.uer_format import import_uer
+            from uer_ray.models.interop import import_uer
 
             report = import_uer(source, config, out, vocab=vocab, spm_model=spm_model, tokenizer=tokenizer)
             lineage = _lineage("uer-py", source, report, None)
