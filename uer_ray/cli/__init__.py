@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("uer_ray.cli.zoo", "list, show, publish, load, remove model-zoo entries"),
     "report": ("uer_ray.cli.report", "HTML report of a search, runs or the zoo"),
     "quickstart": ("uer_ray.cli.quickstart", "the whole loop on bundled sample data"),
+    "modules": ("uer_ray.cli.modules", "the registered modules, their files and declared facts"),
 }
 
 

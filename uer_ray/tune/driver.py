@@ -214,6 +214,7 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
     a 2-CPU machine), and an equal share of the cores for its torch threads."""
     import ray
 
+    from uer_ray.plugins import loaded
     from uer_ray.tasks import get_task
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -227,7 +228,8 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
                          shards_sha256=inputs.shards_sha256, threads=max(1, cores // k),
                          stage2_cpus=share, metric=get_task(space.task).select_metric,
                          wandb_mode=o.wandb_mode, wandb_project=o.wandb_project,
-                         extra={"concurrency": k, "cluster_cpus": cpus, "device": o.device})
+                         extra={"concurrency": k, "cluster_cpus": cpus, "device": o.device},
+                         plugins=loaded())
 
 
 def concurrency(o: SearchOptions, cpus: float) -> int:

@@ -36,6 +36,8 @@ class SearchContext:
     wandb_mode: str | None = None
     wandb_project: str = "uer_ray"
     extra: dict = field(default_factory=dict)
+    plugins: tuple = ()
+    """modules from outside uer_ray the trials need registered (``uer_ray.plugins``)"""
 
     @property
     def group(self) -> str:
@@ -137,11 +139,13 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
     import torch
     from ray import tune
 
+    from uer_ray.plugins import restore
     from uer_ray.train.finetune import finetune
     from uer_ray.train.pretrain import pretrain
     from uer_ray.tune import stage2
     from uer_ray.tune.home import node_name
 
+    restore(ctx.plugins)
     trial = flat_config(config)
     trial_id = tune.get_context().get_trial_id()
     torch.set_num_threads(ctx.threads)

@@ -64,7 +64,7 @@ class Family(abc.ABC):
     ``uer.py`` and ``ours.py`` read them instead of asking which family they hold."""
 
     name: str
-    """the Hugging Face ``model_type`` and the registered name"""
+    """the Hugging Face ``model_type``; set by the registry"""
     display: str
     """how summaries and errors name the family (``BERT``, ``GPT-2``)"""
     preset: str
@@ -159,7 +159,8 @@ class Family(abc.ABC):
         """The UER-py key an export stores the tied output weight under (None: no such head)."""
 
 
-FAMILIES: Registry[type[Family]] = Registry("interop family")
+FAMILIES: Registry[type[Family]] = Registry("interop family", package="uer_ray.models.interop",
+                                            base=Family)
 REPORT = "convert.json"  # what a conversion did, next to what it wrote
 
 

@@ -58,7 +58,6 @@ def _old_names(key: str) -> str:
 
 @FAMILIES.register("bert")
 class BertFamily(Family):
-    name = "bert"
     display = "BERT"
     preset = "bert-base"
     encoder = "transformer"

@@ -43,7 +43,6 @@ def _is_lm_head(config: dict) -> bool:
 
 @FAMILIES.register("gpt2")
 class Gpt2Family(Family):
-    name = "gpt2"
     display = "GPT-2"
     preset = "gpt2-small"
     encoder = "gpt"
