@@ -68,9 +68,9 @@ def run_search(space: Path, out: Path, **kw) -> tuple[float, dict]:
 def run_loop(space_path: Path, out: Path) -> tuple[float, list[float]]:
     """The same configurations through ``uer_ray.finetune`` in a plain loop."""
     import uer_ray
+    from uer_ray.tune import load_space
     from uer_ray.tune.driver import SearchOptions, proposals
     from uer_ray.tune.prepare import inputs
-    from uer_ray.tune.space import load_space
 
     start = time.perf_counter()
     space = load_space(space_path)

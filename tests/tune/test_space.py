@@ -9,8 +9,8 @@ import random
 import pytest
 from space_helpers import base_space, write_space
 
+from uer_ray.tune import load_space
 from uer_ray.tune.domains import SpaceError
-from uer_ray.tune.space import load_space
 
 
 @pytest.fixture

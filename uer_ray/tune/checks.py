@@ -1,7 +1,8 @@
 """Everything a search space must pass before its first trial starts: the task and every model
 name resolve, every file exists, and every reachable encoder × stage-2 target set builds — on
 PyTorch's meta device, at full size but without memory — with targets that suit the encoder
-(``lm`` reads the next token, so its encoder must not see it)."""
+(``lm`` reads the next token, so its encoder must not see it). ``load_space`` reads a space file
+and checks it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from pathlib import Path
 
 from uer_ray.errors import UerRayError
 from uer_ray.tune.domains import SpaceError
-from uer_ray.tune.space import NO_STAGE2, SearchSpace
+from uer_ray.tune.space import NO_STAGE2, SearchSpace, read_space
 
 # placeholder vocabulary size for the build check when the vocabulary is built at search start
 CHECK_VOCAB = 1000
+
+
+def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
+    """Read a search-space file and check all of it (``check_builds=False``: only the file)."""
+    space = read_space(path)
+    if check_builds:
+        check_space(space)
+    return space
 
 
 def check_space(space: SearchSpace) -> None:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from uer_ray.config import Options
 from uer_ray.errors import OptionsError
-from uer_ray.tune.space import NO_STAGE2, SearchSpace, load_space
+from uer_ray.tune.checks import load_space
+from uer_ray.tune.space import NO_STAGE2, SearchSpace
 from uer_ray.tune.trial import SearchContext, run_trial
 
 EXPERIMENT = "tune"

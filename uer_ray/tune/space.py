@@ -4,10 +4,11 @@ A space names the task and its files, where stage 1 comes from, the stage-2 pre-
 downstream text, and the searched axes with the conditions between them: each encoder has its
 own learning-rate range and its own list of stage-2 target sets (``none``: no stage 2), a target
 set gives each target a weight (fixed, a choice or a range), and stage-2 steps are sampled only
-when stage 2 is on. ``docs/search.md`` documents every key. ``load_space`` checks the whole file
-before any trial starts — every key and name (with "did you mean" and the YAML key path),
-every range, every file, and every reachable encoder × target-set combination, built on
-PyTorch's meta device so that widths that do not chain fail here.
+when stage 2 is on. ``docs/search.md`` documents every key. ``read_space`` reads a file, and
+``uer_ray.tune.checks.load_space`` checks the whole of it before any trial starts — every key and
+name (with "did you mean" and the YAML key path), every range, every file, and every reachable
+encoder × target-set combination, built on PyTorch's meta device so that widths that do not
+chain fail here.
 
 A trial's configuration is flat (W&B and Tune compare flat keys): ``encoder``, ``stage2`` (the
 target set), ``targets.<name>`` (its weights), ``stage2_steps``, ``lr``, the fine-tuning fields
@@ -178,8 +179,9 @@ class SearchSpace:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
-    """Read and check a search-space file (see the module docstring)."""
+def read_space(path: str | Path) -> SearchSpace:
+    """Read a search-space file, checking its keys, names, ranges and paths; what they refer to
+    (the task, the files, the models) is checked by ``uer_ray.tune.checks.load_space``."""
     import yaml
 
     path = Path(path)
@@ -198,12 +200,7 @@ def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
         raise SpaceError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(raw, dict):
         raise SpaceError(f"{path}: a search space is a mapping of keys ({', '.join(TOP_KEYS)})")
-    space = _build(path, raw)
-    if check_builds:
-        from uer_ray.tune.checks import check_space
-
-        check_space(space)
-    return space
+    return _build(path, raw)
 
 
 def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> dict:
