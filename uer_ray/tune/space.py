@@ -10,9 +10,8 @@ name (with "did you mean" and the YAML key path), every range, every file, and e
 encoder × target-set combination, built on PyTorch's meta device so that widths that do not
 chain fail here.
 
-A trial's configuration is flat (W&B and Tune compare flat keys): ``encoder``, ``stage2`` (the
-target set), ``targets.<name>`` (its weights), ``stage2_steps``, ``lr``, the fine-tuning fields
-(``batch_size``, ``epochs``, ...) and ``seed``.
+``sample``/``grid``/``suggest`` propose ``TrialConfig``s (``uer_ray.tune.trial_config``: Tune and
+W&B see their flat form).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from uer_ray.tune.domains import Domain, SpaceError, parse_domain
+from uer_ray.tune.trial_config import NO_STAGE2, TrialConfig
 
 TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "stage1", "stage2",
             "encoders", "targets", "finetune", "budget")
@@ -41,7 +41,6 @@ FINETUNE_KEYS = ("epochs", "batch_size", "grad_accum", "warmup", "weight_decay",
                  "patience", "pooling", "freeze", "crf")
 NUMERIC = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "seq_length": 1, "patience": 0,
            "warmup": 0, "weight_decay": 0}
-NO_STAGE2 = "none"
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -99,50 +98,41 @@ class SearchSpace:
     raw: dict = field(default_factory=dict, compare=False)
 
     # -- proposals --------------------------------------------------------------------------
-    def sample(self, rng: random.Random, seed: int) -> dict:
+    def sample(self, rng: random.Random, seed: int) -> TrialConfig:
         """One random configuration (conditions respected)."""
         enc = self.encoders[rng.choice(list(self.encoders))]
         chosen = rng.choice(list(enc.targets))
-        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.sample(rng)}
-        for target, weight in self.target_sets[chosen].items():
-            config[f"targets.{target}"] = float(weight.sample(rng))
-        if chosen != NO_STAGE2:
-            config["stage2_steps"] = int(self.stage2.steps.sample(rng))
-        for key, domain in self.finetune.items():
-            config[key] = domain.sample(rng)
-        config["seed"] = seed
-        return config
+        lr = enc.lr.sample(rng)
+        targets = {t: float(w.sample(rng)) for t, w in self.target_sets[chosen].items()}
+        steps = int(self.stage2.steps.sample(rng)) if chosen != NO_STAGE2 else None
+        finetune = {key: domain.sample(rng) for key, domain in self.finetune.items()}
+        return TrialConfig(encoder=enc.name, stage2=chosen, targets=targets, stage2_steps=steps,
+                           lr=lr, finetune=finetune, seed=seed)
 
-    def grid(self, seed: int) -> list[dict]:
+    def grid(self, seed: int) -> list[TrialConfig]:
         """Every configuration of an all-choice space, in a fixed order."""
         out = []
         for enc in self.encoders.values():
             for chosen in enc.targets:
-                axes: dict[str, list] = {"lr": enc.lr.grid()}
-                for target, weight in self.target_sets[chosen].items():
-                    axes[f"targets.{target}"] = weight.grid()
-                if chosen != NO_STAGE2:
-                    axes["stage2_steps"] = self.stage2.steps.grid()
-                axes.update({k: d.grid() for k, d in self.finetune.items()})
-                for values in product(*axes.values()):
-                    out.append({"encoder": enc.name, "stage2": chosen,
-                                **dict(zip(axes, values, strict=True)), "seed": seed})
+                steps = self.stage2.steps.grid() if chosen != NO_STAGE2 else [None]
+                for lr, targets, step, finetune in product(
+                        enc.lr.grid(), _grid(self.target_sets[chosen]), steps, _grid(self.finetune)):
+                    out.append(TrialConfig(encoder=enc.name, stage2=chosen, targets=targets,
+                                           stage2_steps=step, lr=lr, finetune=finetune, seed=seed))
         return out
 
-    def suggest(self, trial: Any, seed: int) -> dict:
+    def suggest(self, trial: Any, seed: int) -> TrialConfig:
         """Optuna define-by-run: conditional parameters get per-branch names so that each name
         keeps one distribution (``lr|lstm``, ``stage2|lstm``, ``targets.cls|mlm+cls``)."""
         enc = self.encoders[trial.suggest_categorical("encoder", list(self.encoders))]
         chosen = trial.suggest_categorical(f"stage2|{enc.name}", list(enc.targets))
-        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.suggest(trial, f"lr|{enc.name}")}
-        for target, weight in self.target_sets[chosen].items():
-            config[f"targets.{target}"] = float(weight.suggest(trial, f"targets.{target}|{chosen}"))
-        if chosen != NO_STAGE2:
-            config["stage2_steps"] = int(self.stage2.steps.suggest(trial, "stage2_steps"))
-        for key, domain in self.finetune.items():
-            config[key] = domain.suggest(trial, key)
-        config["seed"] = seed
-        return config
+        lr = enc.lr.suggest(trial, f"lr|{enc.name}")
+        targets = {t: float(w.suggest(trial, f"targets.{t}|{chosen}"))
+                   for t, w in self.target_sets[chosen].items()}
+        steps = int(self.stage2.steps.suggest(trial, "stage2_steps")) if chosen != NO_STAGE2 else None
+        finetune = {key: domain.suggest(trial, key) for key, domain in self.finetune.items()}
+        return TrialConfig(encoder=enc.name, stage2=chosen, targets=targets, stage2_steps=steps,
+                           lr=lr, finetune=finetune, seed=seed)
 
     def combinations(self) -> list[tuple[str, str]]:
         """Every reachable (encoder, target set) pair."""
@@ -176,6 +166,12 @@ class SearchSpace:
 
     def require_grid(self) -> None:
         self._require_finite()
+
+
+def _grid(domains: dict[str, Domain]) -> list[dict]:
+    """Every combination of the named domains' values (one empty one for no domains)."""
+    return [dict(zip(domains, values, strict=True))
+            for values in product(*(d.grid() for d in domains.values()))]
 
 
 # -- loading ---------------------------------------------------------------------------------
