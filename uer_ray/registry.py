@@ -11,11 +11,11 @@ encoders, decoders, targets, tasks).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from uer_ray.errors import UnknownNameError
+from uer_ray.suggest import did_you_mean
 
 T = TypeVar("T")
 
@@ -47,8 +47,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             pass
-        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, self._entries, n=3, cutoff=0.5)
         raise UnknownNameError(
             f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.names())})"
         )

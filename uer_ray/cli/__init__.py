@@ -67,12 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=help_, add_help=False)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):
-            import difflib
+            from uer_ray.suggest import did_you_mean
 
-            close = difflib.get_close_matches(argv[0], commands, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            print(f"uer-ray: error: unknown command {argv[0]!r}{hint} (commands: "
-                  f"{', '.join(commands)})", file=sys.stderr)
+            print(f"uer-ray: error: unknown command {argv[0]!r}{did_you_mean(argv[0], commands)} "
+                  f"(commands: {', '.join(commands)})", file=sys.stderr)
             return 2
         parser.print_help()
         return 0

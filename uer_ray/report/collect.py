@@ -268,7 +268,7 @@ def zoo(uri: str | None, filters: dict[str, Any]) -> Collected:
 
 def _no_match(entries: list[dict], filters: dict[str, Any]) -> str:
     """Which filter found nothing, with the values the zoo has and a "did you mean"."""
-    from uer_ray.zoo.refs import did_you_mean
+    from uer_ray.suggest import did_you_mean
 
     if not entries:
         return "the zoo is empty"
@@ -281,5 +281,6 @@ def _no_match(entries: list[dict], filters: dict[str, Any]) -> str:
     for key, value in filters.items():
         have = sorted(str(x) for x in known.get(key, ()) if x)
         if have and str(value) not in have:
-            said.append(f"{key}s in the zoo: {', '.join(have)}{did_you_mean(str(value), have)}")
+            hint = did_you_mean(value, have, cutoff=0.5, brackets=True)
+            said.append(f"{key}s in the zoo: {', '.join(have)}{hint}")
     return "; ".join(said)

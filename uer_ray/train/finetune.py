@@ -99,11 +99,10 @@ def check_options(o: FinetuneOptions) -> None:
     if not 0 <= o.warmup < 1:
         raise OptionsError(f"--warmup is a fraction of the steps, in [0, 1); got {o.warmup}")
     if o.pooling not in POOLING_CHOICES:
-        import difflib
+        from uer_ray.suggest import did_you_mean
 
-        close = difflib.get_close_matches(o.pooling, POOLING_CHOICES, n=1)
         raise OptionsError(f"--pooling {o.pooling!r} is not one of {', '.join(POOLING_CHOICES)}"
-                           + (f"; did you mean {close[0]!r}?" if close else ""))
+                           f"{did_you_mean(o.pooling, POOLING_CHOICES)}")
     if o.pooling != "auto" and o.task == "tag":
         raise OptionsError("--pooling applies to sentence-level tasks, not tag")
     if o.crf and o.task != "tag":

@@ -16,7 +16,6 @@ W&B see their flat form).
 
 from __future__ import annotations
 
-import difflib
 import os
 import random
 import re
@@ -25,6 +24,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from uer_ray.suggest import did_you_mean
 from uer_ray.tune.domains import Domain, SpaceError, parse_domain
 from uer_ray.tune.trial_config import NO_STAGE2, TrialConfig
 
@@ -182,11 +182,9 @@ def read_space(path: str | Path) -> SearchSpace:
 
     path = Path(path)
     if not path.is_file():
-        import difflib
-
         near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
-        close = difflib.get_close_matches(path.name, near, n=1, cutoff=0.5)
-        hint = f" (did you mean {path.parent / close[0]}?)" if close else ""
+        hint = did_you_mean(path.name, near, cutoff=0.5, brackets=True,
+                            show=lambda name: str(path.parent / name))
         raise SpaceError(f"{path}: no such search-space file{hint}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -204,9 +202,8 @@ def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[st
         raise SpaceError(f"{where}: expected a mapping, got {section!r}")
     for key in section:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpaceError(f"{where}.{key}: unknown key{hint} (known: {', '.join(allowed)})")
+            raise SpaceError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)} (known: "
+                             f"{', '.join(allowed)})")
     for key in required:
         if key not in section:
             raise SpaceError(f"{where}.{key}: required key is missing")
@@ -294,10 +291,8 @@ def _encoders(section: Any, f: str, sets: dict, base: Path) -> dict[str, Encoder
             raise SpaceError(f"{where}.targets: expected a list of target-set names")
         for i, t in enumerate(listed):
             if t not in sets:
-                close = difflib.get_close_matches(str(t), sets, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{hint} (the targets "
-                                 f"section has: {', '.join(sets)})")
+                raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{did_you_mean(t, sets)} "
+                                 f"(the targets section has: {', '.join(sets)})")
         lr = parse_domain(spec["lr"], f"{where}.lr", numeric=True, minimum=0, above=True)
         out[str(name)] = EncoderChoice(str(name), model, lr, tuple(map(str, listed)))
     return out
