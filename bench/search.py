@@ -68,9 +68,9 @@ def run_search(space: Path, out: Path, **kw) -> tuple[float, dict]:
 def run_loop(space_path: Path, out: Path) -> tuple[float, list[float]]:
     """The same configurations through ``uer_ray.finetune`` in a plain loop."""
     import uer_ray
+    from uer_ray.tune import load_space
     from uer_ray.tune.driver import SearchOptions, proposals
     from uer_ray.tune.prepare import inputs
-    from uer_ray.tune.space import load_space
 
     start = time.perf_counter()
     space = load_space(space_path)
@@ -78,12 +78,12 @@ def run_loop(space_path: Path, out: Path) -> tuple[float, list[float]]:
     best = []
     for i, trial in enumerate(proposals(space, SearchOptions(space=str(space_path), searcher="grid",
                                                             seed=0, samples=0))):
-        enc = space.encoders[trial["encoder"]]
+        enc = space.encoders[trial.encoder]
         record = uer_ray.finetune(uer_ray.FinetuneOptions(
             task=space.task, train=prepared.files["train"], dev=prepared.files["dev"],
             out=str(out / f"t{i}"), model=enc.model, vocab=prepared.vocab, tokenizer="char",
-            lr=trial["lr"], epochs=trial["epochs"], batch_size=trial["batch_size"],
-            seq_length=trial["seq_length"], seed=0, progress=False, wandb_mode="disabled",
+            lr=trial.lr, epochs=trial.finetune["epochs"], batch_size=trial.finetune["batch_size"],
+            seq_length=trial.finetune["seq_length"], seed=0, progress=False, wandb_mode="disabled",
             device="cpu"))
         best.append(record["results"]["dev"]["accuracy"])
     return time.perf_counter() - start, best

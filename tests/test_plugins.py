@@ -227,7 +227,7 @@ def test_a_search_takes_an_encoder_target_and_task_of_ones_own(ray_session, plug
     """Stage 2 with the new target on the new encoder (Ray Train workers import the package
     again), fine-tuning on the new task in Tune trials, the winner and its parent in the zoo."""
     from uer_ray.tune.driver import SearchOptions, search
-    from uer_ray.tune.space import load_space
+    from uer_ray.tune import load_space
 
     space = write_space(tmp_path, _space(tmp_path, "cummean", ["none", "bow"]))
     load_space(space)  # every combination builds, with targets that suit the encoder
@@ -259,7 +259,7 @@ def _front_matter(card: Path) -> dict:
 def test_an_encoder_that_does_not_say_is_refused_for_next_token_targets(plugin_package, tmp_path):
     from uer_ray.errors import UerRayError
     from uer_ray.models.builder import check_targets_fit
-    from uer_ray.tune.space import load_space
+    from uer_ray.tune import load_space
 
     with pytest.raises(UerRayError, match="'mixer' does not declare whether it sees later tokens"):
         check_targets_fit(_model("mixer", {"lm": 1.0}))

@@ -8,7 +8,6 @@ code reads. ``from_dict`` rejects unknown keys and wrong types with the key's pa
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import types
 import typing
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from uer_ray.errors import ConfigError
+from uer_ray.suggest import did_you_mean
 
 C = TypeVar("C")
 
@@ -104,8 +104,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {value!r} fits none of {tp}")
     if origin is typing.Literal:
         if value not in args:
-            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, args)
             raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, args))}{hint}")
         return value
     if origin in (list, tuple):
@@ -150,8 +149,7 @@ def _convert_dataclass(cls: Any, value: Any, path: str) -> Any:
     unknown = [k for k in value if k not in fields]
     if unknown:
         k = unknown[0]
-        close = difflib.get_close_matches(str(k), fields, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(k, fields)
         raise ConfigError(f"{path}.{k}: unknown key{hint} (known: {', '.join(fields)})")
     kwargs = {}
     for name, f in fields.items():

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from uer_ray.errors import UnknownNameError
+from uer_ray.suggest import did_you_mean
 
 T = TypeVar("T")
 
@@ -82,10 +83,10 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             pass
-        from uer_ray.suggest import did_you_mean
-
-        raise UnknownNameError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries, n=3)} "
-                               f"(available: {', '.join(self.names())})")
+        hint = did_you_mean(name, self._entries, n=3, cutoff=0.5)
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r}{hint} (available: {', '.join(self.names())})"
+        )
 
     def where(self, name: str) -> Path:
         """The file that defines the entry ``name``."""

@@ -9,8 +9,8 @@ import random
 import pytest
 from space_helpers import base_space, write_space
 
+from uer_ray.tune import load_space
 from uer_ray.tune.domains import SpaceError
-from uer_ray.tune.space import load_space
 
 
 @pytest.fixture
@@ -90,16 +90,17 @@ def test_proposals_respect_conditions_and_seeds(tmp_path, space_dict):
     assert a[0] == a[1]
     rng = random.Random(0)
     for config in (space.sample(rng, 7) for _ in range(60)):
-        low, high = (1e-3, 1e-2) if config["encoder"] == "lstm" else (1e-5, 1e-4)
-        assert low <= config["lr"] <= high  # the learning-rate range of its own encoder
-        if config["stage2"] == "none":
-            assert "stage2_steps" not in config and not any(k.startswith("targets.") for k in config)
+        low, high = (1e-3, 1e-2) if config.encoder == "lstm" else (1e-5, 1e-4)
+        assert low <= config.lr <= high  # the learning-rate range of its own encoder
+        if config.stage2 == "none":
+            assert config.stage2_steps is None and not config.targets
         else:
-            assert config["stage2_steps"] == 12
-        if config["encoder"] == "lstm":
-            assert config["stage2"] == "lm" and config["targets.lm"] == 1.0
-        if config["stage2"] == "mlm+cls":
-            assert 0.1 <= config["targets.cls"] <= 1.0 and config["targets.mlm"] == 1.0
+            assert config.stage2_steps == 12
+        if config.encoder == "lstm":
+            assert config.stage2 == "lm" and config.targets == {"lm": 1.0}
+        if config.stage2 == "mlm+cls":
+            assert 0.1 <= config.targets["cls"] <= 1.0 and config.targets["mlm"] == 1.0
+        assert config.seed == 7 and config.finetune == {"epochs": 3, "batch_size": 16, "seq_length": 64}
     with pytest.raises(SpaceError, match="grid search needs"):
         space.require_grid()
 

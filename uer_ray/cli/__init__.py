@@ -21,16 +21,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
-    """The ``dest`` of every option that ``argv`` sets (``--resume`` tells a typed option from a
-    default by it)."""
-    out = set()
-    for action in parser._actions:
-        for flag in action.option_strings:
-            if any(a == flag or a.startswith(flag + "=") for a in argv):
-                out.add(action.dest)
-    return out
-
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "vocab": ("uer_ray.cli.vocab", "build a vocabulary (wordpiece, sentencepiece, char) from a corpus"),
@@ -68,12 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=help_, add_help=False)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
         if argv and argv[0] not in ("-h", "--help"):
-            import difflib
+            from uer_ray.suggest import did_you_mean
 
-            close = difflib.get_close_matches(argv[0], commands, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            print(f"uer-ray: error: unknown command {argv[0]!r}{hint} (commands: "
-                  f"{', '.join(commands)})", file=sys.stderr)
+            print(f"uer-ray: error: unknown command {argv[0]!r}{did_you_mean(argv[0], commands)} "
+                  f"(commands: {', '.join(commands)})", file=sys.stderr)
             return 2
         parser.print_help()
         return 0
@@ -85,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         args = cmd_parser.parse_args(argv[1:])
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return int(e.code or 0)
-    args.explicit = explicit_options(cmd_parser, argv[1:])
     previous = _terminate_as_interrupt()
     try:
         return int(module.run(args) or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from uer_ray.cli.options import OptionFlags, given, options_from
 from uer_ray.errors import UerRayError
 
 
@@ -41,111 +42,76 @@ def parse_workers(text: str) -> int | tuple[int, int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from uer_ray.train.pretrain import PretrainOptions
+
+    add = OptionFlags(PretrainOptions).add
     g = p.add_argument_group("what to train")
-    g.add_argument(
-        "--model",
-        help="preset name (bert-tiny, lstm, ...) or a model JSON; "
-        "optional with --init (the checkpoint's config is used)",
-    )
-    g.add_argument("--data", help="shard folder made by `run.py preprocess` (with --resume: the "
-                   "stored run's)")
-    g.add_argument("--out", required=True, help="output folder (final/, metrics, checkpoints)")
-    g.add_argument("--targets", type=parse_targets, help="override target weights: mlm:1,sp:0.5")
-    g.add_argument("--init", help="start from this checkpoint's weights (stage-2 pre-training): "
-                   "a folder, zoo:NAME[@VERSION|@ALIAS] or a URI")
-    g.add_argument(
-        "--vocab",
-        help="vocab.txt / SentencePiece model the shards were made with "
-        "(only when the shard folder has no tokenizer/)",
-    )
+    add(g, "--model", help="preset name (bert-tiny, lstm, ...) or a model JSON; optional with "
+        "--init (the checkpoint's config is used)")
+    add(g, "--data", help="shard folder made by `run.py preprocess` (with --resume: the stored run's)")
+    add(g, "--out", required=True, help="output folder (final/, metrics, checkpoints)")
+    add(g, "--targets", type=parse_targets, help="override target weights: mlm:1,sp:0.5")
+    add(g, "--init", help="start from this checkpoint's weights (stage-2 pre-training): a folder, "
+        "zoo:NAME[@VERSION|@ALIAS] or a URI")
+    add(g, "--vocab", help="vocab.txt / SentencePiece model the shards were made with (only when "
+        "the shard folder has no tokenizer/)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--steps", type=int, default=1000, help="optimiser updates (default 1000)")
-    g.add_argument("--batch-size", type=int, default=32, help="rows per worker per micro-batch")
-    g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per update")
-    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (AdamW)")
-    g.add_argument("--weight-decay", type=float, default=0.01)
-    g.add_argument(
-        "--warmup",
-        type=float,
-        default=0.1,
-        help="warm-up: a fraction of --steps if < 1, else steps (default 0.1)",
-    )
-    g.add_argument("--schedule", choices=["linear", "cosine", "constant"], default="linear")
-    g.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
-    g.add_argument("--seed", type=int, default=7)
-    g.add_argument(
-        "--masking",
-        choices=["token", "whole_word", "span"],
-        default="token",
-        help="MLM masking: BERT tokens, whole words, or SpanBERT spans",
-    )
-    g.add_argument("--mask-prob", type=float, default=0.15)
-    g.add_argument(
-        "--shuffle-buffer",
-        type=int,
-        default=1000,
-        help="rows in each worker's local shuffle buffer (0: off)",
-    )
-    g.add_argument(
-        "--cache-data",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="keep each worker's shard in memory after one read instead of re-streaming it "
-        "every epoch (auto: when it is under 256 MiB per worker)",
-    )
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    add(g, "--steps", type=int, help="optimiser updates")
+    add(g, "--batch-size", type=int, help="rows per worker per micro-batch")
+    add(g, "--grad-accum", type=int, help="micro-batches per update")
+    add(g, "--lr", type=float, help="peak learning rate (AdamW)")
+    add(g, "--weight-decay", type=float)
+    add(g, "--warmup", type=float, help="warm-up: a fraction of --steps if < 1, else steps")
+    add(g, "--schedule", choices=["linear", "cosine", "constant"])
+    add(g, "--clip", type=float, help="gradient-norm clip (0: off)")
+    add(g, "--seed", type=int)
+    add(g, "--masking", choices=["token", "whole_word", "span"],
+        help="MLM masking: BERT tokens, whole words, or SpanBERT spans")
+    add(g, "--mask-prob", type=float)
+    add(g, "--shuffle-buffer", type=int, help="rows in each worker's local shuffle buffer (0: off)")
+    add(g, "--cache-data", choices=["auto", "on", "off"],
+        help="keep each worker's shard in memory after one read instead of re-streaming it every "
+        "epoch (auto: when it is under 256 MiB per worker)")
+    add(g, "--compile", action="store_true", help="torch.compile the model")
     g = p.add_argument_group("Ray")
-    g.add_argument("--workers", type=parse_workers, default=1, metavar="N|MIN-MAX",
-                   help="training workers (DDP); MIN-MAX: elastic, starts with what fits (at "
-                   "least MIN) and grows to MAX as nodes join")
-    g.add_argument("--resize-interval", type=float, default=60.0, metavar="SECONDS",
-                   help="how often an elastic run looks for capacity to grow into (default 60)")
-    g.add_argument("--cpus-per-worker", type=float, help="CPUs reserved per worker (default: auto)")
-    g.add_argument("--gpu", action="store_true", help="one GPU per worker, nccl, bf16 autocast")
-    g.add_argument("--no-bf16", dest="bf16", action="store_false", help="fp32 on GPU")
-    g.add_argument("--address", help="attach to this Ray cluster (default: RAY_ADDRESS or local)")
-    g.add_argument("--storage", help="Ray Train checkpoint storage: a folder every node sees or a "
-                   "URI such as s3://bucket/runs/NAME (default: OUT/ray); the run's checkpoints go "
-                   "to STORAGE/pretrain/")
-    g.add_argument(
-        "--max-failures",
-        type=int,
-        default=3,
-        help="restarts from the latest checkpoint after worker failures",
-    )
-    g.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="deliver blocks in file order (exact replay with one worker)",
-    )
+    add(g, "--workers", type=parse_workers, metavar="N|MIN-MAX",
+        help="training workers (DDP); MIN-MAX: elastic, starts with what fits (at least MIN) and "
+        "grows to MAX as nodes join")
+    add(g, "--resize-interval", type=float, metavar="SECONDS",
+        help="how often an elastic run looks for capacity to grow into")
+    add(g, "--cpus-per-worker", type=float, help="CPUs reserved per worker (default: auto)")
+    add(g, "--gpu", action="store_true", help="one GPU per worker, nccl, bf16 autocast")
+    add(g, "--no-bf16", dest="bf16", action="store_false", help="fp32 on GPU")
+    add(g, "--address", help="attach to this Ray cluster (default: RAY_ADDRESS or local)")
+    add(g, "--storage", help="Ray Train checkpoint storage: a folder every node sees or a URI such "
+        "as s3://bucket/runs/NAME (default: OUT/ray); the run's checkpoints go to STORAGE/pretrain/")
+    add(g, "--max-failures", type=int,
+        help="restarts from the latest checkpoint after worker failures")
+    add(g, "--deterministic", action="store_true",
+        help="deliver blocks in file order (exact replay with one worker)")
     g = p.add_argument_group("checkpoints and logging")
-    g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
-    g.add_argument("--keep", type=int, default=2, help="checkpoints kept (the last K)")
-    g.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the stopped run in --out (a larger --steps extends a finished one)")
-    g.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    g.add_argument("--publish", nargs="?", const="", metavar="NAME",
-                   help="publish final/ to the model zoo when done (NAME, default derived)")
-    g.add_argument("--zoo", help="zoo for zoo: references and --publish (default UER_RAY_ZOO)")
-    g.add_argument("--wandb-project", default="uer_ray")
-    g.add_argument("--wandb-group", help="default: encoder-targets")
-    g.add_argument("--wandb-name", help="default: embedding/encoder/targets")
-    g.add_argument(
-        "--wandb-mode",
-        choices=["offline", "online", "disabled"],
-        help="default: WANDB_MODE, else offline (files under OUT/wandb)",
-    )
+    add(g, "--save-every", type=int, help="checkpoint every N steps")
+    add(g, "--keep", type=int, help="checkpoints kept (the last K)")
+    add(g, "--log-every", type=int, help="metrics line every N steps")
+    add(g, "--resume", action="store_true",
+        help="continue the stopped run in --out (a larger --steps extends a finished one)")
+    add(g, "--overwrite", action="store_true", help="replace a previous run in --out")
+    add(g, "--publish", nargs="?", const="", metavar="NAME",
+        help="publish final/ to the model zoo when done (NAME, default derived)")
+    add(g, "--zoo", help="zoo for zoo: references and --publish (default UER_RAY_ZOO)")
+    add(g, "--wandb-project")
+    add(g, "--wandb-group", help="default: encoder-targets")
+    add(g, "--wandb-name", help="default: embedding/encoder/targets")
+    add(g, "--wandb-mode", choices=["offline", "online", "disabled"],
+        help="default: WANDB_MODE, else offline (files under OUT/wandb)")
 
 
 def run(args: argparse.Namespace) -> int:
     from uer_ray.train.pretrain import PretrainOptions, pretrain
     from uer_ray.train.pretrain_record import summary_paragraph
 
-    fields = PretrainOptions.__dataclass_fields__
-    options = PretrainOptions(**{k: v for k, v in vars(args).items() if k in fields})
-    explicit = {k for k in getattr(args, "explicit", ()) if k in fields}
-    record = pretrain(options, explicit=explicit)
+    # the flags typed, even with a default's value, are what --resume compares with the stored run
+    record = pretrain(options_from(PretrainOptions, args), explicit=given(args))
     # a leading newline: the driver's progress bar may still occupy the current line
     print("\n" + summary_paragraph(record))
     return 0

@@ -19,6 +19,7 @@ import io
 import shlex
 from dataclasses import dataclass
 
+from uer_ray.cli.options import given, options_from
 from uer_ray.clusters.report import Problem
 
 ENTRY_POINTS = ("run.py", "uer-ray", "uer_ray")
@@ -65,13 +66,13 @@ def demand(command: str, args: argparse.Namespace) -> Demand | None:
     """The training workers a parsed command asks for (pre-training only, for now)."""
     if command != "pretrain":
         return None
-    count = args.workers
-    if isinstance(count, (tuple, list)):  # elastic MIN-MAX: the cluster must hold MAX
-        count = max(count)
-    bundle = {"CPU": float(args.cpus_per_worker or 1)}
-    if args.gpu:
+    from uer_ray.train.pretrain import PretrainOptions
+
+    o = options_from(PretrainOptions, args)
+    bundle = {"CPU": float(o.cpus_per_worker or 1)}
+    if o.gpu:
         bundle["GPU"] = 1.0
-    return Demand(command, int(count), bundle)
+    return Demand(command, o.max_workers, bundle)  # elastic MIN-MAX: the cluster must hold MAX
 
 
 def place(need: Demand, node_types: dict[str, dict], head: str | None) -> list[Problem]:
@@ -149,7 +150,7 @@ def check_fit(entrypoint: str, where: str, autoscaling: dict) -> tuple[list[Prob
         return [], [f"{where}: `{command}` starts no training workers of its own; no fit check"]
     types, head = autoscaling["available_node_types"], autoscaling.get("head_node_type")
     problems = place(need, types, head)
-    if args.cpus_per_worker is None:
+    if "cpus_per_worker" not in given(args):
         more, said = auto_cpus(types, head, where)
         problems, notes = problems + more, notes + said
     if not problems:

@@ -109,10 +109,10 @@ def _schema_message(error) -> str:
 
 def _with_hint(name: str, known: list[str]) -> str:
     """``'minReplica' (did you mean 'minReplicas'?)``, or the name and a few known fields."""
-    import difflib
+    from uer_ray.suggest import did_you_mean
 
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"{name!r} (did you mean {close[0]!r}?)"
+    hint = did_you_mean(name, known, brackets=True)
+    if hint:
+        return f"{name!r}{hint}"
     shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
     return f"{name!r} (known: {shown})"

@@ -3,12 +3,12 @@ config file by path."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 
 from uer_ray.errors import InputError
 from uer_ray.registry import UnknownNameError
+from uer_ray.suggest import did_you_mean
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 
@@ -28,8 +28,7 @@ def load_preset(name_or_path: str | Path | dict) -> dict:
         path = PRESETS_DIR / f"{name_or_path}.json"
         if not path.exists():
             names = list_presets()
-            close = difflib.get_close_matches(str(name_or_path), names, n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            hint = did_you_mean(name_or_path, names, n=3, cutoff=0.5)
             raise UnknownNameError(f"unknown preset {str(name_or_path)!r}{hint} "
                                    f"(available: {', '.join(names)}; or give a JSON file path)")
     try:

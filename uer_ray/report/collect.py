@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from uer_ray.errors import InputError, UerRayError
+from uer_ray.tune.trial_config import DEFAULT_EPOCHS, TrialConfig
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Trial:
 
     trial_id: str
     config: dict
+    """the flat configuration as Tune wrote it (the tables' and W&B's columns; {} when missing)"""
     status: str  # running | pending | finished | stopped | failed
     history: list[dict] = field(default_factory=list)  # {"epoch", "dev", ...} per epoch
     seconds: float = 0.0
@@ -38,17 +40,24 @@ class Trial:
         return max(self.history, key=lambda h: h["dev"])["epoch"]
 
     @property
+    def typed(self) -> TrialConfig | None:
+        """The configuration's fields (None when Tune has not written it yet)."""
+        return TrialConfig.from_flat(self.config) if self.config else None
+
+    @property
     def group(self) -> str:
         """encoder / stage-2 target set (what the bars compare)."""
-        return f"{self.config.get('encoder', '?')} / {self.config.get('stage2', 'none')}"
+        t = self.typed
+        return f"{t.encoder} / {t.stage2}" if t is not None else "? / none"
 
     @property
     def label(self) -> str:
-        weights = ",".join(f"{k.split('.', 1)[1]}={v:.2g}" for k, v in self.config.items()
-                           if k.startswith("targets."))
-        seed = f" seed={self.config['seed']}" if self.config.get("seed") else ""
-        return (f"{self.group}{' (' + weights + ')' if weights else ''} "
-                f"lr={self.config.get('lr', 0):.2g}{seed}")
+        t = self.typed
+        if t is None:
+            return f"{self.group} lr=0"
+        weights = ",".join(f"{k}={v:.2g}" for k, v in t.targets.items())
+        seed = f" seed={t.seed}" if t.seed else ""
+        return f"{self.group}{' (' + weights + ')' if weights else ''} lr={t.lr:.2g}{seed}"
 
 
 @dataclass
@@ -164,7 +173,7 @@ def _trials(tune_dir: Path, trials_dir: Path) -> list[Trial]:
         error = (d / "error.txt").read_text(encoding="utf-8").strip().splitlines()[-1] \
             if (d / "error.txt").exists() else None
         state = statuses.get(trial_id, "TERMINATED" if results else "PENDING")
-        wanted = int(config.get("epochs", 3))
+        wanted = TrialConfig.from_flat(config).epochs if config else DEFAULT_EPOCHS
         if error and state in ("ERROR", "TERMINATED"):
             status = "failed"
         elif state in ("RUNNING", "PENDING", "PAUSED"):
@@ -259,7 +268,7 @@ def zoo(uri: str | None, filters: dict[str, Any]) -> Collected:
 
 def _no_match(entries: list[dict], filters: dict[str, Any]) -> str:
     """Which filter found nothing, with the values the zoo has and a "did you mean"."""
-    from uer_ray.zoo.refs import did_you_mean
+    from uer_ray.suggest import did_you_mean
 
     if not entries:
         return "the zoo is empty"
@@ -272,5 +281,6 @@ def _no_match(entries: list[dict], filters: dict[str, Any]) -> str:
     for key, value in filters.items():
         have = sorted(str(x) for x in known.get(key, ()) if x)
         if have and str(value) not in have:
-            said.append(f"{key}s in the zoo: {', '.join(have)}{did_you_mean(str(value), have)}")
+            hint = did_you_mean(value, have, cutoff=0.5, brackets=True)
+            said.append(f"{key}s in the zoo: {', '.join(have)}{hint}")
     return "; ".join(said)

@@ -91,11 +91,11 @@ def weight_effect(trials: list[Trial], metric: str) -> bytes | None:
     """Dev metric against each stage-2 target weight that varies, per target and encoder."""
     series = defaultdict(list)
     for t in trials:
-        if t.best_dev is None:
+        config = t.typed
+        if t.best_dev is None or config is None:
             continue
-        for k, v in t.config.items():
-            if k.startswith("targets."):
-                series[(k.split(".", 1)[1], t.config.get("encoder"), t.config.get("stage2"))].append((v, t.best_dev))
+        for target, weight in config.targets.items():
+            series[(target, config.encoder, config.stage2)].append((weight, t.best_dev))
     series = {k: sorted(v) for k, v in series.items() if len({w for w, _ in v}) > 1}
     if not series:
         return None

@@ -20,11 +20,10 @@ _CUDA = re.compile(r"cuda(:\d+)?")
 def check_device(choice: str) -> None:
     """Reject a device name that is none of ``auto``, ``cpu``, ``cuda``, ``cuda:N``."""
     if choice not in DEVICE_CHOICES and not _CUDA.fullmatch(choice):
-        import difflib
+        from uer_ray.suggest import did_you_mean
 
-        close = difflib.get_close_matches(choice, DEVICE_CHOICES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise OptionsError(f"--device {choice!r} is not auto, cpu, cuda or cuda:N{hint}")
+        raise OptionsError(f"--device {choice!r} is not auto, cpu, cuda or cuda:N"
+                           f"{did_you_mean(choice, DEVICE_CHOICES)}")
 
 
 def resolve_device(choice: str) -> str:

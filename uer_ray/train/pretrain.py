@@ -192,8 +192,8 @@ def _new_run(o: PretrainOptions) -> dict:
 
 
 def _given(o: PretrainOptions, explicit: Collection[str] | None) -> set[str]:
-    """The options the caller set: the flags typed (``explicit``, from the CLI), else the fields
-    that differ from their defaults."""
+    """The options the caller set: ``explicit`` (the CLI gives the options typed, even those
+    typed with their default value), else the fields that differ from their defaults."""
     if explicit is not None:
         return set(explicit)
     defaults = PretrainOptions(out=o.out)
@@ -302,7 +302,7 @@ def pretrain(
     ``on_log(record)`` receives every ``metrics.jsonl`` line as it is written (on a thread of
     this process). ``on_step(rank, step)`` runs on every worker after each optimiser step (it
     is pickled to the workers: a hook for profilers and for tests that interrupt a run).
-    ``explicit`` names the options the user set (the CLI passes the flags typed), which
+    ``explicit`` names the options the user set (the CLI passes the options typed), which
     ``resume`` checks against the stored run; by default the options that differ from their
     defaults count as set.
     """

@@ -15,7 +15,7 @@ __all__ = ["SearchOptions", "load_space", "search"]
 
 def __getattr__(name: str):
     if name == "load_space":
-        from uer_ray.tune.space import load_space
+        from uer_ray.tune.checks import load_space
 
         return load_space
     if name in ("SearchOptions", "search"):

@@ -2,7 +2,8 @@
 name resolve, every file exists, and every reachable encoder × stage-2 target set builds — on
 PyTorch's meta device, at full size but without memory — with targets whose columns the stage-2
 shards will hold and that suit the encoder (``Target.predicts_next_token`` on an encoder that
-does not see the future: ``models.builder.check_targets_fit``)."""
+does not see the future: ``models.builder.check_targets_fit``). ``load_space`` reads a space
+file and checks it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from pathlib import Path
 
 from uer_ray.errors import UerRayError
 from uer_ray.tune.domains import SpaceError
-from uer_ray.tune.space import NO_STAGE2, SearchSpace
+from uer_ray.tune.space import NO_STAGE2, SearchSpace, read_space
 
 # placeholder vocabulary size for the build check when the vocabulary is built at search start
 CHECK_VOCAB = 1000
+
+
+def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
+    """Read a search-space file and check all of it (``check_builds=False``: only the file)."""
+    space = read_space(path)
+    if check_builds:
+        check_space(space)
+    return space
 
 
 def check_space(space: SearchSpace) -> None:

@@ -13,13 +13,13 @@ for grid search (choices only), ``suggest(trial, name)`` for Optuna's define-by-
 
 from __future__ import annotations
 
-import difflib
 import math
 import random
 from dataclasses import dataclass
 from typing import Any
 
 from uer_ray.errors import UerRayError
+from uer_ray.suggest import did_you_mean
 
 KINDS = ("choice", "uniform", "loguniform", "randint")
 
@@ -83,9 +83,7 @@ def parse_domain(value: Any, where: str, *, numeric: bool = False, minimum: floa
         kind, args = next(iter(value.items()))
     elif isinstance(value, dict) and len(value) == 1:
         key = str(next(iter(value)))
-        close = difflib.get_close_matches(key, KINDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SpaceError(f"{where}: unknown domain {key!r}{hint} (choose from {', '.join(KINDS)}, "
+        raise SpaceError(f"{where}: unknown domain {key!r}{did_you_mean(key, KINDS)} (choose from {', '.join(KINDS)}, "
                          "or write the value itself)")
     else:
         _check_value(value, where, numeric, *bound)

@@ -28,8 +28,10 @@ from pathlib import Path
 
 from uer_ray.config import Options
 from uer_ray.errors import OptionsError
-from uer_ray.tune.space import NO_STAGE2, SearchSpace, load_space
+from uer_ray.tune.checks import load_space
+from uer_ray.tune.space import NO_STAGE2, SearchSpace
 from uer_ray.tune.trial import SearchContext, run_trial
+from uer_ray.tune.trial_config import DEFAULT_EPOCHS, TrialConfig
 
 EXPERIMENT = "tune"
 # What a trial actor reserves itself (Tune rejects 0); its fine-tuning threads and its stage-2
@@ -240,7 +242,7 @@ def concurrency(o: SearchOptions, cpus: float) -> int:
     return max(1, min(k, room))
 
 
-def proposals(space: SearchSpace, o: SearchOptions) -> list[dict]:
+def proposals(space: SearchSpace, o: SearchOptions) -> list[TrialConfig]:
     """The configurations of a random or grid search, seeded: the same seed proposes the same."""
     import random
 
@@ -252,8 +254,11 @@ def proposals(space: SearchSpace, o: SearchOptions) -> list[dict]:
 
 
 def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
-         name: str = EXPERIMENT, configs: list[dict] | None = None, scheduler: str | None = None):
-    """Fit (or restore and finish) one Tune experiment; returns its ResultGrid."""
+         name: str = EXPERIMENT, configs: list[TrialConfig] | None = None,
+         scheduler: str | None = None):
+    """Fit (or restore and finish) one Tune experiment; returns its ResultGrid. Tune holds each
+    trial's configuration in its flat form (``{"trial": TrialConfig.to_flat()}``): that is
+    what its experiment state keeps for ``Tuner.restore``, and what a trial reads back."""
     from ray import tune
 
     from uer_ray.tune.progress import TrialLines
@@ -276,7 +281,7 @@ def _run(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace, *,
         samples = o.samples
     else:
         configs = configs if configs is not None else proposals(space, o)
-        param_space = {"trial": tune.grid_search(configs)}
+        param_space = {"trial": tune.grid_search([c.to_flat() for c in configs])}
     epochs = max_epochs(space)
     sched = scheduler or o.scheduler
     tuner = tune.Tuner(
@@ -312,7 +317,7 @@ def _finished(grid, out):
 def max_epochs(space: SearchSpace) -> int:
     d = space.finetune.get("epochs")
     if d is None:
-        return 3  # FinetuneOptions' default
+        return DEFAULT_EPOCHS
     return int(max(d.grid()) if d.finite else d.high)
 
 
@@ -334,8 +339,8 @@ def _optuna(space: SearchSpace, o: SearchOptions, out: Path):
     except ImportError as e:
         raise OptionsError(f"--searcher optuna needs the optuna package ({e})") from None
     storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}")
-    return OptunaSearch(space=lambda trial: {"trial": space.suggest(trial, o.seed)}, metric="dev",
-                        mode="max", sampler=optuna.samplers.TPESampler(seed=o.seed),
+    return OptunaSearch(space=lambda trial: {"trial": space.suggest(trial, o.seed).to_flat()},
+                        metric="dev", mode="max", sampler=optuna.samplers.TPESampler(seed=o.seed),
                         storage=storage, study_name=f"uer_ray-{space.name}")
 
 
@@ -344,7 +349,7 @@ def _repeat(ctx: SearchContext, o: SearchOptions, out: Path, space: SearchSpace,
     from uer_ray.tune import results
 
     top = results.top_configs(board, min(3, len(board)))
-    configs = [{**c, "seed": o.seed + k + 1} for c in top for k in range(o.repeat)]
+    configs = [replace(c, seed=o.seed + k + 1) for c in top for k in range(o.repeat)]
     if not configs:
         return {}
     grid = _run(ctx, o, out, space, name="repeat", configs=configs, scheduler="fifo")

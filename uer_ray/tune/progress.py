@@ -10,18 +10,26 @@ import time
 from ray.tune import Callback
 
 from uer_ray.tune.space import SearchSpace
+from uer_ray.tune.trial_config import DEFAULT_EPOCHS, TrialConfig
 
 REFRESH_S = 30.0
 
 
+def _trial(config: dict) -> TrialConfig | None:
+    """The configuration of a Tune trial (None before its searcher has proposed one)."""
+    return TrialConfig.from_flat(config["trial"]) if config.get("trial") else None
+
+
 def describe(config: dict) -> str:
-    trial = config.get("trial", {})
-    targets = "+".join(f"{k.split('.', 1)[1]}:{v:.2g}" for k, v in trial.items()
-                       if k.startswith("targets."))
-    stage2 = trial.get("stage2", "?")
-    if stage2 != "none" and targets:
-        stage2 = f"{stage2}({targets}, {trial.get('stage2_steps')} steps)"
-    return f"{trial.get('encoder', '?')} / stage2 {stage2} / lr {trial.get('lr', float('nan')):.2g}"
+    """One line for a Tune trial's configuration."""
+    trial = _trial(config)
+    if trial is None:
+        return "? / stage2 ? / lr nan"
+    targets = "+".join(f"{t}:{w:.2g}" for t, w in trial.targets.items())
+    stage2 = trial.stage2
+    if trial.has_stage2 and targets:
+        stage2 = f"{stage2}({targets}, {trial.stage2_steps} steps)"
+    return f"{trial.encoder} / stage2 {stage2} / lr {trial.lr:.2g}"
 
 
 class TrialLines(Callback):
@@ -64,7 +72,8 @@ class TrialLines(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         row = self._row(trial)
-        wanted = trial.config.get("trial", {}).get("epochs", 3)
+        config = _trial(trial.config)
+        wanted = config.epochs if config is not None else DEFAULT_EPOCHS
         stopped = bool(row["epoch"]) and row["epoch"] < wanted
         row["status"] = "stopped early" if stopped else "finished"
         self._say(f"{trial.trial_id} {'stopped early by the scheduler' if stopped else 'finished'} "

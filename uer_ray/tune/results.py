@@ -8,12 +8,13 @@ import csv
 import io
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from uer_ray.tune.space import SearchSpace
 from uer_ray.tune.trial import SearchContext, trial_summary
+from uer_ray.tune.trial_config import DEFAULT_EPOCHS, TrialConfig
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Row:
     """One trial on the leaderboard."""
 
     trial_id: str
-    config: dict
+    config: TrialConfig | None  # (None: Tune kept no configuration for the trial)
     best_dev: float | None
     best_epoch: int | None
     epochs_run: int
@@ -35,14 +36,15 @@ def leaderboard(grid, space: SearchSpace) -> list[Row]:
     """Rows of a ResultGrid, best dev first (failed trials last)."""
     rows = []
     for result in grid:
-        config = dict(result.config.get("trial", {}))
+        flat = result.config.get("trial")
+        config = TrialConfig.from_flat(flat) if flat else None
         df = result.metrics_dataframe
         history = []
         if df is not None and "dev" in df:
             df = df.dropna(subset=["dev"])
             history = [{"epoch": int(e), "dev": float(d)} for e, d in zip(df["epoch"], df["dev"], strict=True)]
         best = max(history, key=lambda h: h["dev"]) if history else None
-        wanted = int(config.get("epochs", 3))
+        wanted = config.epochs if config is not None else DEFAULT_EPOCHS
         error = str(result.error).strip().splitlines()[-1] if result.error else None
         status = "failed" if error else ("stopped" if len(history) < wanted else "finished")
         if not error and not history:
@@ -106,25 +108,28 @@ def _add_test(folder: Path, test: dict) -> None:
     write_json(folder / "metrics.json", record)
 
 
-def top_configs(board: list[Row], n: int) -> list[dict]:
-    return [dict(r.config) for r in board if r.status == "finished"][:n]
+def top_configs(board: list[Row], n: int) -> list[TrialConfig]:
+    return [r.config for r in board if r.status == "finished"][:n]
 
 
-def repeats(top: list[dict], runs: list[Row], board: list[Row]) -> dict:
-    """Per top configuration: best dev of the original and every repeated seed, mean ± std."""
+def repeats(top: list[TrialConfig], runs: list[Row], board: list[Row]) -> dict:
+    """Per top configuration: best dev of the original and every repeated seed, mean ± std
+    (configurations in their flat form: this goes into the search's record)."""
     out = {}
     for config in top:
         same = [r for r in board + runs if _same(r.config, config) and r.best_dev is not None]
         values = [r.best_dev for r in same]
-        key = json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
-        out[key] = {"config": config, "seeds": [r.config["seed"] for r in same], "dev": values,
+        flat = config.to_flat()
+        key = json.dumps({k: v for k, v in flat.items() if k != "seed"}, sort_keys=True)
+        out[key] = {"config": flat, "seeds": [r.config.seed for r in same], "dev": values,
                     "mean": statistics.fmean(values) if values else None,
                     "std": statistics.stdev(values) if len(values) > 1 else 0.0}
     return out
 
 
-def _same(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items() if k != "seed"} == {k: v for k, v in b.items() if k != "seed"}
+def _same(a: TrialConfig | None, b: TrialConfig) -> bool:
+    """The same configuration but for the seed."""
+    return a is not None and replace(a, seed=b.seed) == b
 
 
 def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
@@ -148,7 +153,7 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
         if home.remote:  # the record names the trial node's folders: use the driver's copies
             record["checkpoint"] = str(folder)
         parent = None
-        if row.config.get("stage2", "none") != "none":
+        if row.config is not None and row.config.has_stage2:
             stage2 = record["parent"]["checkpoint"] if record.get("parent") else None
             if stage2 and home.remote:
                 key = Path(stage2).parent.name  # .../stage2/<key>/final
@@ -164,7 +169,7 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
 
 
 def columns(row: Row) -> dict[str, Any]:
-    c = trial_summary(row.config) if row.config else {}
+    c = trial_summary(row.config) if row.config is not None else {}
     return {"trial": row.trial_id, **c, "best_dev": row.best_dev, "best_epoch": row.best_epoch,
             "epochs_run": row.epochs_run, "seconds": round(row.seconds, 1), "status": row.status}
 
@@ -216,8 +221,8 @@ def search_record(space: SearchSpace, o, ctx: SearchContext, board: list[Row], w
     results = {
         "space": space.name, "searcher": o.searcher, "scheduler": o.scheduler,
         "samples": len(board), "concurrency": ctx.extra["concurrency"], "metric": ctx.metric,
-        "winner": {"trial_id": best.trial_id, "config": best.config, "best_dev": best.best_dev,
-                   "best_epoch": best.best_epoch} if best else None,
+        "winner": {"trial_id": best.trial_id, "config": best.config.to_flat(),
+                   "best_dev": best.best_dev, "best_epoch": best.best_epoch} if best else None,
         "test": winner["test"] if winner else None,
         "leaderboard": [columns(r) for r in board],
         "status": {s: sum(r.status == s for r in board) for s in ("finished", "stopped", "failed")},
@@ -252,7 +257,7 @@ def summary_text(record: dict, board: list[Row], repeat: dict | None, published:
     if repeat:
         lines.append(f"Repeated with more seeds (dev {metric}, mean ± std over the seeds):")
         for item in repeat.values():
-            c = trial_summary(item["config"])
+            c = trial_summary(TrialConfig.from_flat(item["config"]))
             lines.append(f"  {c['encoder']} / stage2 {c['stage2']} {c['weights']} / lr {c['lr']:.2g}: "
                          f"{item['mean']:.4f} ± {item['std']:.4f} ({len(item['dev'])} seeds)")
         lines.append("")
@@ -262,7 +267,7 @@ def summary_text(record: dict, board: list[Row], repeat: dict | None, published:
             f"{r['scheduler']}, {r['concurrency']} at a time) in {record['seconds']:.0f} s: "
             f"{s['finished']} finished, {s['stopped']} stopped early, {s['failed']} failed.")
     if w:
-        c = trial_summary(w["config"])
+        c = trial_summary(TrialConfig.from_flat(w["config"]))
         stage2 = "no stage 2" if c["stage2"] == "none" else f"stage 2 {c['stage2']} {c['weights']}"
         text += (f" Best: {w['trial_id']} ({c['encoder']}, {stage2}, lr {c['lr']:.2g}) with dev "
                  f"{metric} {w['best_dev']:.4f} at epoch {w['best_epoch']}")

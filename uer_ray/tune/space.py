@@ -4,19 +4,18 @@ A space names the task and its files, where stage 1 comes from, the stage-2 pre-
 downstream text, and the searched axes with the conditions between them: each encoder has its
 own learning-rate range and its own list of stage-2 target sets (``none``: no stage 2), a target
 set gives each target a weight (fixed, a choice or a range), and stage-2 steps are sampled only
-when stage 2 is on. ``docs/search.md`` documents every key. ``load_space`` checks the whole file
-before any trial starts — every key and name (with "did you mean" and the YAML key path),
-every range, every file, and every reachable encoder × target-set combination, built on
-PyTorch's meta device so that widths that do not chain fail here.
+when stage 2 is on. ``docs/search.md`` documents every key. ``read_space`` reads a file, and
+``uer_ray.tune.checks.load_space`` checks the whole of it before any trial starts — every key and
+name (with "did you mean" and the YAML key path), every range, every file, and every reachable
+encoder × target-set combination, built on PyTorch's meta device so that widths that do not
+chain fail here.
 
-A trial's configuration is flat (W&B and Tune compare flat keys): ``encoder``, ``stage2`` (the
-target set), ``targets.<name>`` (its weights), ``stage2_steps``, ``lr``, the fine-tuning fields
-(``batch_size``, ``epochs``, ...) and ``seed``.
+``sample``/``grid``/``suggest`` propose ``TrialConfig``s (``uer_ray.tune.trial_config``: Tune and
+W&B see their flat form).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import random
 import re
@@ -25,7 +24,9 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from uer_ray.suggest import did_you_mean
 from uer_ray.tune.domains import Domain, SpaceError, parse_domain
+from uer_ray.tune.trial_config import NO_STAGE2, TrialConfig
 
 TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "stage1", "stage2",
             "encoders", "targets", "finetune", "budget")
@@ -40,7 +41,6 @@ FINETUNE_KEYS = ("epochs", "batch_size", "grad_accum", "warmup", "weight_decay",
                  "patience", "pooling", "freeze", "crf")
 NUMERIC = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "seq_length": 1, "patience": 0,
            "warmup": 0, "weight_decay": 0}
-NO_STAGE2 = "none"
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
@@ -98,50 +98,41 @@ class SearchSpace:
     raw: dict = field(default_factory=dict, compare=False)
 
     # -- proposals --------------------------------------------------------------------------
-    def sample(self, rng: random.Random, seed: int) -> dict:
+    def sample(self, rng: random.Random, seed: int) -> TrialConfig:
         """One random configuration (conditions respected)."""
         enc = self.encoders[rng.choice(list(self.encoders))]
         chosen = rng.choice(list(enc.targets))
-        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.sample(rng)}
-        for target, weight in self.target_sets[chosen].items():
-            config[f"targets.{target}"] = float(weight.sample(rng))
-        if chosen != NO_STAGE2:
-            config["stage2_steps"] = int(self.stage2.steps.sample(rng))
-        for key, domain in self.finetune.items():
-            config[key] = domain.sample(rng)
-        config["seed"] = seed
-        return config
+        lr = enc.lr.sample(rng)
+        targets = {t: float(w.sample(rng)) for t, w in self.target_sets[chosen].items()}
+        steps = int(self.stage2.steps.sample(rng)) if chosen != NO_STAGE2 else None
+        finetune = {key: domain.sample(rng) for key, domain in self.finetune.items()}
+        return TrialConfig(encoder=enc.name, stage2=chosen, targets=targets, stage2_steps=steps,
+                           lr=lr, finetune=finetune, seed=seed)
 
-    def grid(self, seed: int) -> list[dict]:
+    def grid(self, seed: int) -> list[TrialConfig]:
         """Every configuration of an all-choice space, in a fixed order."""
         out = []
         for enc in self.encoders.values():
             for chosen in enc.targets:
-                axes: dict[str, list] = {"lr": enc.lr.grid()}
-                for target, weight in self.target_sets[chosen].items():
-                    axes[f"targets.{target}"] = weight.grid()
-                if chosen != NO_STAGE2:
-                    axes["stage2_steps"] = self.stage2.steps.grid()
-                axes.update({k: d.grid() for k, d in self.finetune.items()})
-                for values in product(*axes.values()):
-                    out.append({"encoder": enc.name, "stage2": chosen,
-                                **dict(zip(axes, values, strict=True)), "seed": seed})
+                steps = self.stage2.steps.grid() if chosen != NO_STAGE2 else [None]
+                for lr, targets, step, finetune in product(
+                        enc.lr.grid(), _grid(self.target_sets[chosen]), steps, _grid(self.finetune)):
+                    out.append(TrialConfig(encoder=enc.name, stage2=chosen, targets=targets,
+                                           stage2_steps=step, lr=lr, finetune=finetune, seed=seed))
         return out
 
-    def suggest(self, trial: Any, seed: int) -> dict:
+    def suggest(self, trial: Any, seed: int) -> TrialConfig:
         """Optuna define-by-run: conditional parameters get per-branch names so that each name
         keeps one distribution (``lr|lstm``, ``stage2|lstm``, ``targets.cls|mlm+cls``)."""
         enc = self.encoders[trial.suggest_categorical("encoder", list(self.encoders))]
         chosen = trial.suggest_categorical(f"stage2|{enc.name}", list(enc.targets))
-        config = {"encoder": enc.name, "stage2": chosen, "lr": enc.lr.suggest(trial, f"lr|{enc.name}")}
-        for target, weight in self.target_sets[chosen].items():
-            config[f"targets.{target}"] = float(weight.suggest(trial, f"targets.{target}|{chosen}"))
-        if chosen != NO_STAGE2:
-            config["stage2_steps"] = int(self.stage2.steps.suggest(trial, "stage2_steps"))
-        for key, domain in self.finetune.items():
-            config[key] = domain.suggest(trial, key)
-        config["seed"] = seed
-        return config
+        lr = enc.lr.suggest(trial, f"lr|{enc.name}")
+        targets = {t: float(w.suggest(trial, f"targets.{t}|{chosen}"))
+                   for t, w in self.target_sets[chosen].items()}
+        steps = int(self.stage2.steps.suggest(trial, "stage2_steps")) if chosen != NO_STAGE2 else None
+        finetune = {key: domain.suggest(trial, key) for key, domain in self.finetune.items()}
+        return TrialConfig(encoder=enc.name, stage2=chosen, targets=targets, stage2_steps=steps,
+                           lr=lr, finetune=finetune, seed=seed)
 
     def combinations(self) -> list[tuple[str, str]]:
         """Every reachable (encoder, target set) pair."""
@@ -177,18 +168,23 @@ class SearchSpace:
         self._require_finite()
 
 
+def _grid(domains: dict[str, Domain]) -> list[dict]:
+    """Every combination of the named domains' values (one empty one for no domains)."""
+    return [dict(zip(domains, values, strict=True))
+            for values in product(*(d.grid() for d in domains.values()))]
+
+
 # -- loading ---------------------------------------------------------------------------------
-def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
-    """Read and check a search-space file (see the module docstring)."""
+def read_space(path: str | Path) -> SearchSpace:
+    """Read a search-space file, checking its keys, names, ranges and paths; what they refer to
+    (the task, the files, the models) is checked by ``uer_ray.tune.checks.load_space``."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        import difflib
-
         near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
-        close = difflib.get_close_matches(path.name, near, n=1, cutoff=0.5)
-        hint = f" (did you mean {path.parent / close[0]}?)" if close else ""
+        hint = did_you_mean(path.name, near, cutoff=0.5, brackets=True,
+                            show=lambda name: str(path.parent / name))
         raise SpaceError(f"{path}: no such search-space file{hint}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -198,12 +194,7 @@ def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
         raise SpaceError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(raw, dict):
         raise SpaceError(f"{path}: a search space is a mapping of keys ({', '.join(TOP_KEYS)})")
-    space = _build(path, raw)
-    if check_builds:
-        from uer_ray.tune.checks import check_space
-
-        check_space(space)
-    return space
+    return _build(path, raw)
 
 
 def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> dict:
@@ -211,9 +202,8 @@ def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[st
         raise SpaceError(f"{where}: expected a mapping, got {section!r}")
     for key in section:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpaceError(f"{where}.{key}: unknown key{hint} (known: {', '.join(allowed)})")
+            raise SpaceError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)} (known: "
+                             f"{', '.join(allowed)})")
     for key in required:
         if key not in section:
             raise SpaceError(f"{where}.{key}: required key is missing")
@@ -301,10 +291,8 @@ def _encoders(section: Any, f: str, sets: dict, base: Path) -> dict[str, Encoder
             raise SpaceError(f"{where}.targets: expected a list of target-set names")
         for i, t in enumerate(listed):
             if t not in sets:
-                close = difflib.get_close_matches(str(t), sets, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{hint} (the targets "
-                                 f"section has: {', '.join(sets)})")
+                raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{did_you_mean(t, sets)} "
+                                 f"(the targets section has: {', '.join(sets)})")
         lr = parse_domain(spec["lr"], f"{where}.lr", numeric=True, minimum=0, above=True)
         out[str(name)] = EncoderChoice(str(name), model, lr, tuple(map(str, listed)))
     return out

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uer_ray.tune.space import NO_STAGE2, SearchSpace
+from uer_ray.tune.space import SearchSpace
+from uer_ray.tune.trial_config import TrialConfig
 
 
 @dataclass(frozen=True)
@@ -65,27 +66,28 @@ class SearchContext:
             home.pull(work, top)
 
 
-def flat_config(config: dict) -> dict:
-    """The flat trial configuration, from a grid/random config (``{"trial": {...}}``) or an
-    Optuna one (its define-by-run function returns the same ``trial`` constant)."""
-    return dict(config["trial"])
+def trial_config(config: dict) -> TrialConfig:
+    """A trial's configuration, from Tune's: a grid/random config (``{"trial": {...flat}}``) or
+    an Optuna one (its define-by-run function returns the same ``trial`` constant)."""
+    return TrialConfig.from_flat(config["trial"])
 
 
-def stage2_options(ctx: SearchContext, trial: dict, trial_id: str, work: Path | None = None):
+def stage2_options(ctx: SearchContext, trial: TrialConfig, trial_id: str, work: Path | None = None):
     """The stage-2 ``PretrainOptions`` of a trial (None without stage 2) and its cache key;
     ``work`` is the trial's folder (the search folder, or its node's mirror of a store home)."""
     from uer_ray.models import load_preset
     from uer_ray.train.pretrain import PretrainOptions
     from uer_ray.tune.stage2 import stage2_key
 
-    if trial["stage2"] == NO_STAGE2:
+    if not trial.has_stage2:
         return None, None
     space, s2 = ctx.space, ctx.space.stage2
-    enc = space.encoders[trial["encoder"]]
-    targets = {k.split(".", 1)[1]: float(v) for k, v in trial.items() if k.startswith("targets.")}
+    enc = space.encoders[trial.encoder]
+    targets = {k: float(v) for k, v in trial.targets.items()}
+    steps = trial.stage2_steps
     model = load_preset(enc.model)
     parts = {"stage1": space.stage1, "model": model, "corpus": ctx.shards_sha256,
-             "targets": targets, "steps": trial["stage2_steps"], "seed": trial["seed"],
+             "targets": targets, "steps": steps, "seed": trial.seed,
              "lr": s2.lr, "batch_size": s2.batch_size, "workers": s2.workers}
     key = stage2_key(parts)
     work = work or ctx.home.local()
@@ -93,45 +95,44 @@ def stage2_options(ctx: SearchContext, trial: dict, trial_id: str, work: Path | 
     init = space.stage1 if space.stage1 != "scratch" else None
     options = PretrainOptions(
         model=None if init else model, init=init, targets=targets, data=ctx.path(ctx.shards, work),
-        vocab=ctx.path(ctx.vocab, work), out=str(folder), steps=int(trial["stage2_steps"]), lr=s2.lr,
+        vocab=ctx.path(ctx.vocab, work), out=str(folder), steps=int(steps), lr=s2.lr,
         storage=ctx.home.uri_of("ray") if ctx.home.remote else None,
-        batch_size=s2.batch_size, workers=s2.workers, seed=int(trial["seed"]),
-        cpus_per_worker=ctx.stage2_cpus / s2.workers, save_every=max(50, trial["stage2_steps"] // 4),
-        log_every=max(1, trial["stage2_steps"] // 20), run_name=f"stage2-{key}",
+        batch_size=s2.batch_size, workers=s2.workers, seed=int(trial.seed),
+        cpus_per_worker=ctx.stage2_cpus / s2.workers, save_every=max(50, steps // 4),
+        log_every=max(1, steps // 20), run_name=f"stage2-{key}",
         max_failures=1, progress=False, wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
-        wandb_group=ctx.group, wandb_name=f"stage2/{trial['encoder']}/{trial['stage2']}/{key}",
+        wandb_group=ctx.group, wandb_name=f"stage2/{trial.encoder}/{trial.stage2}/{key}",
         wandb_dir=str(work),
-        wandb_tags=[f"search:{ctx.space.name}", f"enc:{trial['encoder']}"],
+        wandb_tags=[f"search:{ctx.space.name}", f"enc:{trial.encoder}"],
         wandb_config=_wandb_config(trial), provenance={"search": ctx.search_id, "trial": trial_id,
                                                         "stage2_key": key})
     return options, key
 
 
-def finetune_options(ctx: SearchContext, trial: dict, trial_id: str, init: str | None,
+def finetune_options(ctx: SearchContext, trial: TrialConfig, trial_id: str, init: str | None,
                      work: Path | None = None):
     from uer_ray.train.finetune import FinetuneOptions
 
     space = ctx.space
     work = work or ctx.home.local()
-    enc = space.encoders[trial["encoder"]]
+    enc = space.encoders[trial.encoder]
     start = init or (space.stage1 if space.stage1 != "scratch" else None)
-    fields = {k: trial[k] for k in space.finetune}
     return FinetuneOptions(
         task=space.task, train=ctx.path(ctx.files["train"], work), dev=ctx.path(ctx.files["dev"], work),
         dataset=space.dataset, out=str(work / "trials" / trial_id / "finetune"), init=start,
         model=None if start else enc.model, vocab=None if start else ctx.path(ctx.vocab, work),
-        tokenizer=ctx.tokenizer, lr=float(trial["lr"]), seed=int(trial["seed"]), **fields,
+        tokenizer=ctx.tokenizer, lr=float(trial.lr), seed=int(trial.seed), **trial.finetune,
         progress=False, device="cpu", wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,
         wandb_group=ctx.group, wandb_name=f"{trial_id}/finetune",
         wandb_dir=str(work),
-        wandb_tags=[f"search:{space.name}", f"enc:{trial['encoder']}", f"stage2:{trial['stage2']}"],
+        wandb_tags=[f"search:{space.name}", f"enc:{trial.encoder}", f"stage2:{trial.stage2}"],
         wandb_config=_wandb_config(trial),
         provenance={"search": ctx.search_id, "trial": trial_id})
 
 
-def _wandb_config(trial: dict) -> dict:
+def _wandb_config(trial: TrialConfig) -> dict:
     """Flat keys for W&B's parallel coordinates and grouping."""
-    return {k: v for k, v in trial.items() if isinstance(v, (str, int, float, bool))}
+    return {k: v for k, v in trial.to_flat().items() if isinstance(v, (str, int, float, bool))}
 
 
 def run_trial(config: dict, ctx: SearchContext) -> None:
@@ -146,12 +147,12 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
     from uer_ray.tune.home import node_name
 
     restore(ctx.plugins)
-    trial = flat_config(config)
+    trial = trial_config(config)
     trial_id = tune.get_context().get_trial_id()
     torch.set_num_threads(ctx.threads)
     home = ctx.home
     work = home.local(node_name())  # the search folder, or this node's mirror of the store
-    ctx.pull_inputs(work, stage2=trial["stage2"] != NO_STAGE2)
+    ctx.pull_inputs(work, stage2=trial.has_stage2)
     init = None
     s2_options, key = stage2_options(ctx, trial, trial_id, work)
     if s2_options is not None:
@@ -160,7 +161,7 @@ def run_trial(config: dict, ctx: SearchContext) -> None:
         def train(resume: bool, on_log) -> dict:
             return pretrain(replace(s2_options, resume=resume, overwrite=not resume), on_log=on_log)
 
-        print(f"{trial_id}: stage 2 {trial['stage2']} for {trial['encoder']} ({key})", flush=True)
+        print(f"{trial_id}: stage 2 {trial.stage2} for {trial.encoder} ({key})", flush=True)
         record, trained = stage2.ensure(Path(s2_options.out), s2_options.steps,
                                         search_id=ctx.search_id, holder=trial_id, train=train,
                                         home=home, work=work)
@@ -193,12 +194,9 @@ def _tune_metrics(epoch_record: dict, metric: str) -> dict:
             **{k: v for k, v in epoch_record.items() if k.startswith("dev/")}}
 
 
-def trial_summary(trial: dict) -> dict[str, Any]:
+def trial_summary(trial: TrialConfig) -> dict[str, Any]:
     """Readable columns of a trial configuration (the leaderboard's)."""
-    targets = {k.split(".", 1)[1]: v for k, v in trial.items() if k.startswith("targets.")}
-    weights = "+".join(f"{t}:{w:.2g}" for t, w in targets.items()) or "-"
-    return {"encoder": trial["encoder"], "stage2": trial["stage2"], "weights": weights,
-            "stage2_steps": trial.get("stage2_steps", 0), "lr": trial["lr"],
-            **{k: v for k, v in trial.items()
-               if k not in ("encoder", "stage2", "lr", "stage2_steps", "seed")
-               and not k.startswith("targets.")}, "seed": trial["seed"]}
+    weights = "+".join(f"{t}:{w:.2g}" for t, w in trial.targets.items()) or "-"
+    steps = trial.stage2_steps if trial.stage2_steps is not None else 0
+    return {"encoder": trial.encoder, "stage2": trial.stage2, "weights": weights,
+            "stage2_steps": steps, "lr": trial.lr, **trial.finetune, "seed": trial.seed}

@@ -7,11 +7,9 @@ one and ids sort by time); an alias is a movable short name (``latest`` always m
 
 from __future__ import annotations
 
-import difflib
 import re
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from uer_ray.errors import UerRayError
@@ -81,12 +79,6 @@ def new_version() -> str:
 
 def is_version(text: str) -> bool:
     return bool(_VERSION.fullmatch(text))
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` when a close match exists, else ``""``."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def slug(text: str) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uer_ray.records import find_record, read_record
+from uer_ray.suggest import did_you_mean
 from uer_ray.zoo import entry as E
 from uer_ray.zoo.cache import local_copy
 from uer_ray.zoo.card import render_card
@@ -35,7 +36,6 @@ from uer_ray.zoo.refs import (
     check_alias,
     check_name,
     derive_name,
-    did_you_mean,
     is_version,
     new_version,
     parse_ref,
@@ -122,7 +122,8 @@ class Zoo:
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         versions = self.versions(ref.name)
         if not versions:
-            raise ZooError(f"no zoo entry {ref.name!r} in {self.uri}{did_you_mean(ref.name, self.names())}")
+            hint = did_you_mean(ref.name, self.names(), cutoff=0.5, brackets=True)
+            raise ZooError(f"no zoo entry {ref.name!r} in {self.uri}{hint}")
         tag = ref.tag or LATEST
         if tag in versions:
             return ref.name, tag
@@ -134,8 +135,9 @@ class Zoo:
             return ref.name, matches[0]
         if len(matches) > 1:
             raise ZooError(f"zoo:{ref.name}@{tag} is ambiguous: {', '.join(matches[:5])}")
-        raise ZooError(f"zoo:{ref.name} has no version or alias {tag!r}"
-                       f"{did_you_mean(tag, [*aliases, *versions])}; aliases: {', '.join(sorted(aliases))}")
+        hint = did_you_mean(tag, [*aliases, *versions], cutoff=0.5, brackets=True)
+        raise ZooError(f"zoo:{ref.name} has no version or alias {tag!r}{hint}; aliases: "
+                       f"{', '.join(sorted(aliases))}")
 
     def children(self, name: str, version: str) -> list[dict]:
         """Entries whose lineage names ``name@version`` as their parent."""
@@ -284,7 +286,8 @@ class Zoo:
 
     def delete_alias(self, name: str, alias: str) -> None:
         if alias not in self.aliases(check_name(name)) or alias == LATEST:
-            raise ZooError(f"zoo:{name} has no alias {alias!r}{did_you_mean(alias, self.aliases(name))}")
+            hint = did_you_mean(alias, self.aliases(name), cutoff=0.5, brackets=True)
+            raise ZooError(f"zoo:{name} has no alias {alias!r}{hint}")
         self.storage.delete_file(name, "aliases", f"{alias}.json")
 
     def remove(self, ref: str) -> tuple[str, str]:
