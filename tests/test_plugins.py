@@ -223,11 +223,13 @@ def _space(folder: Path, encoder: str, targets: list[str]) -> dict:
     }
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_a_search_takes_an_encoder_target_and_task_of_ones_own(ray_session, plugin_package, tmp_path):
     """Stage 2 with the new target on the new encoder (Ray Train workers import the package
     again), fine-tuning on the new task in Tune trials, the winner and its parent in the zoo."""
-    from uer_ray.tune.driver import SearchOptions, search
     from uer_ray.tune import load_space
+    from uer_ray.tune.driver import SearchOptions, search
 
     space = write_space(tmp_path, _space(tmp_path, "cummean", ["none", "bow"]))
     load_space(space)  # every combination builds, with targets that suit the encoder
@@ -299,7 +301,8 @@ def test_the_command_line_imports_what_uer_ray_plugins_names(plugin_package, tmp
     out = tmp_path / "ft"
     done = subprocess.run([*run, "finetune", "--task", "binary", "--model", str(model), "--vocab",
                            str(vocab), "--tokenizer", "char", "--train", files["train"], "--dev",
-                           files["dev"], "--out", str(out), "--epochs", "1", "--quiet"],
+                           files["dev"], "--out", str(out), "--epochs", "1", "--seq-length", "48",
+                           "--quiet"],
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Fine-tuned binary" in done.stdout and "pooling last" in done.stdout

@@ -166,7 +166,15 @@ class BertFamily(Family):
         problems = layout_problems(self, config, emb, enc)
         if emb.layernorm and emb.layernorm_eps != enc.layernorm_eps:
             problems.append("embedding and encoder LayerNorm eps differ (BERT has one layer_norm_eps)")
-        return problems + head_problems(self, config, enc, tgt)
+        problems += head_problems(self, config, enc, tgt)
+        # BERT's MLM transform shares the encoder's activation and eps; its NSP head is a 2-way
+        # classifier of the first token
+        mlm, sp = tgt.get("mlm"), tgt.get("sp")
+        if mlm is not None and (mlm.act != enc.act or mlm.layernorm_eps != enc.layernorm_eps):
+            problems.append("target mlm: activation / eps differ from the encoder's")
+        if sp is not None and (sp.labels_num != 2 or sp.pooling != "first"):
+            problems.append("target sp: BERT's NSP head has 2 labels and first-token pooling")
+        return problems
 
     def spec_from_ours(self, config, emb, enc) -> ArchSpec:
         return arch_spec(self, config, emb, enc, emb.segment_vocab_size - 1)  # less the padding row
