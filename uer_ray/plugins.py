@@ -89,7 +89,22 @@ def load_configured() -> None:
     for name in names:
         try:
             importlib.import_module(name)
-        except ImportError as e:
+        except ModuleNotFoundError as e:
             from uer_ray.errors import UerRayError
 
             raise UerRayError(f"{ENV}: cannot import {name!r} ({e})") from None
+        except Exception as e:  # the plugin's own code failed: say where, in one line
+            from uer_ray.errors import UerRayError
+
+            raise UerRayError(f"{ENV}: importing {name!r} failed{_where(e)}: "
+                              f"{type(e).__name__}: {e}") from None
+
+
+def _where(error: BaseException) -> str:
+    """`` at FILE:LINE``: the last frame of the traceback outside uer_ray (the plugin's line)."""
+    import traceback
+
+    package = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not f.filename.startswith(package) and "importlib" not in f.filename]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""

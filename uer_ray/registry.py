@@ -52,7 +52,8 @@ class Registry(Generic[T]):
         def add(obj: T) -> T:
             if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
                 raise TypeError(f"{self.kind} {name!r}: {obj!r} must subclass "
-                                f"{self.base.__module__}.{self.base.__qualname__}")
+                                f"{self.base.__qualname__} (from {self.base.__module__}), the "
+                                f"base that declares every {self.kind}'s facts (docs/extending.md)")
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(
                     f"{self.kind} {name!r} is registered twice: "

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,26 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(
     assert lrs[2] < 1e-4 and lrs[3] > 1e-4  # the end of the 30-step schedule, then re-planned
     assert main(["pretrain", "--out", str(out), "--resume"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def interrupt_driver(driver_pid: int, at_step: int):
+    """An ``on_step`` hook: the user presses Ctrl-C (SIGINT to the driver) at ``at_step``."""
+
+    def hook(rank: int, step: int) -> None:
+        if rank == 0 and step == at_step:
+            os.kill(driver_pid, signal.SIGINT)
+        time.sleep(0.2)
+
+    return hook
+
+
+def test_ctrl_c_stops_the_run_as_an_interruption(ray_session, bert_shards, tiny_bert_json, tmp_path):
+    """Ray Train aborts the run on SIGINT and then leaves its ``ray.get`` with SystemExit(1); the
+    driver turns that into KeyboardInterrupt (the command's "interrupted", exit 130) and puts the
+    previous SIGINT handler back."""
+    before = signal.getsignal(signal.SIGINT)
+    options = replace(_options(tiny_bert_json, bert_shards, tmp_path / "run"), steps=400)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(options, on_step=interrupt_driver(os.getpid(), 3))
+    assert signal.getsignal(signal.SIGINT) is before
+    assert (tmp_path / "run" / "run.json").exists()  # --resume can continue it

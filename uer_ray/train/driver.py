@@ -200,6 +200,38 @@ def _own_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
+def _fit_interruptibly(trainer) -> Any:
+    """``trainer.fit()``, with a Ctrl-C during it raised as ``KeyboardInterrupt`` once the run
+    has stopped. Ray Train's own SIGINT handler aborts the run gracefully, after which its
+    ``ray.get`` leaves the process with ``SystemExit(1)`` (or ``fit`` returns): without this, a
+    Ctrl-C ended the command with status 1 and no word. The run's checkpoints stay, so
+    ``--resume`` continues it."""
+    interrupted = threading.Event()
+    register = getattr(trainer, "_register_sigint_handler", None)
+    if register is not None:
+        def register_and_watch(controller):
+            register(controller)
+            ray_handler = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                interrupted.set()
+                if callable(ray_handler):
+                    ray_handler(signum, frame)
+
+            signal.signal(signal.SIGINT, handler)
+
+        trainer._register_sigint_handler = register_and_watch
+    try:
+        result = trainer.fit()
+    except SystemExit:
+        if interrupted.is_set():
+            raise KeyboardInterrupt from None
+        raise
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    return result
+
+
 def _scaling(workers: WorkerSpec, resources: dict[str, float]):
     """Ray Train's ScalingConfig: a fixed size, or ``(min, max)`` for an elastic run."""
     from ray.train import ScalingConfig
@@ -307,7 +339,7 @@ def fit(
             **({"dataset_config": dataset_config} if dataset_config is not None else {}),
         )
         with _own_sigint():
-            result = trainer.fit()
+            result = _fit_interruptibly(trainer)
     finally:
         if forwarder is not None:
             forwarder.close()
