@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 
 import pytest
-from uer_testing import REPO, SAMPLES, SHARED_DATA, shared_data  # noqa: F401  (re-exported)
+from uer_testing import data_file, train_spm
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def spm_model(tmp_path_factory):
+    """A SentencePiece model (8,000 pieces) trained on the bundled Chinese corpus slice, in place
+    of the published 2 MB ``cluecorpussmall_spm.model``."""
+    corpus = data_file("corpora/CLUECorpusSmall_sampled.txt")
+    return train_spm(corpus, tmp_path_factory.mktemp("spm") / "cluecorpussmall_spm.model")
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,11 @@
-"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora.
+"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora (the bundled slices).
 
 In transformers 5.x ``BertTokenizer`` is the ``tokenizers``-backed class; the original pure-Python
 implementation survives as ``BertTokenizerLegacy``. Both are compared.
 """
 
 import pytest
-from tokenizer_helpers import shared_data
+from tokenizer_helpers import data_file
 
 from uer_ray.tokenizers import build_tokenizer
 
@@ -26,8 +26,8 @@ def test_every_line_matches_bert_tokenizer(corpus, vocab):
     from transformers import BertTokenizer
     from transformers.models.bert.tokenization_bert import load_vocab
 
-    lines = _lines(shared_data(corpus))
-    vocab_path = shared_data(vocab)
+    lines = _lines(data_file(corpus))
+    vocab_path = data_file(vocab)
     ours = build_tokenizer("wordpiece", vocab=vocab_path)
     assert ours.lowercase  # both vocabularies are uncased
     ref = BertTokenizer(vocab=load_vocab(str(vocab_path)), do_lower_case=True)
@@ -45,9 +45,9 @@ def test_matches_legacy_python_bert_tokenizer(corpus, vocab):
     """The original (pure-Python) BERT tokenizer, on every 4th line to keep the test short."""
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    lines = _lines(shared_data(corpus))[::4]
-    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab))
-    ref = BertTokenizerLegacy(str(shared_data(vocab)), do_lower_case=True)
+    lines = _lines(data_file(corpus))[::4]
+    ours = build_tokenizer("wordpiece", vocab=data_file(vocab))
+    ref = BertTokenizerLegacy(str(data_file(vocab)), do_lower_case=True)
     got = ours.encode_batch(lines)
     bad = [i for i, line in enumerate(lines) if got[i] != ref.encode(line, add_special_tokens=False)]
     assert not bad, f"{len(bad)} lines differ, first: {lines[bad[0]][:80]!r}"
@@ -58,7 +58,7 @@ def test_hard_characters_match():
     from transformers import BertTokenizer
     from transformers.models.bert.tokenization_bert import load_vocab
 
-    vocab = shared_data("vocab/google_zh_vocab.txt")
+    vocab = data_file("vocab/google_zh_vocab.txt")
     text = [
         "Café NAÏVE façade ﬁne \u00e9\u0301x",
         "ab\u200bcd 中\u200bab 中\u0301 !\u0301 \x00\ufffd\x07 \u3000全角\u3000空格",
@@ -91,8 +91,8 @@ def test_random_mixed_script_text_matches(vocab, lowercase):
             "😀👍🏽𠀀ＡＢ１２＃\uf900\uf9ffΣσςΩİıĳﬁ")
     rng = random.Random(7)
     text = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 60))) for _ in range(400)]
-    ref = BertTokenizer(vocab=load_vocab(str(shared_data(vocab))), do_lower_case=lowercase)
-    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab), lowercase=lowercase)
+    ref = BertTokenizer(vocab=load_vocab(str(data_file(vocab))), do_lower_case=lowercase)
+    ours = build_tokenizer("wordpiece", vocab=data_file(vocab), lowercase=lowercase)
     assert ours._fast is None or ours._fast.usable("\n".join(text), len(text))
     expected = ref(text, add_special_tokens=False)["input_ids"]
     got = ours.encode_batch(text)
@@ -104,8 +104,8 @@ def test_grouped_encoding_equals_one_batch(monkeypatch):
     """encode_flat works in groups of ~1M characters; group bounds must not change any id."""
     import uer_ray.tokenizers.vocab_tokenizers as vt
 
-    lines = _lines(shared_data(CASES[0][0]))
-    tok = build_tokenizer("wordpiece", vocab=shared_data(CASES[0][1]))
+    lines = _lines(data_file(CASES[0][0]))
+    tok = build_tokenizer("wordpiece", vocab=data_file(CASES[0][1]))
     whole = tok.encode_batch(lines)
     monkeypatch.setattr(vt, "GROUP_CHARS", 3000)
     flat, offsets = tok.encode_flat(lines)
