@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 
 import pytest
-from uer_testing import data_file, train_spm
+from uer_testing import SHARED_TESTS, data_file, train_spm
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``shared_data`` read whole corpora from ../shared/data: skipped unless asked."""
+    if os.environ.get(SHARED_TESTS) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"measures against the whole sets in ../shared/data: set {SHARED_TESTS}=1")
+    for item in items:
+        if item.get_closest_marker("shared_data"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
-"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora (the bundled slices).
+"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora: the bundled
+slices in every run, the whole corpora of ../shared/data with ``UER_RAY_SHARED_TESTS=1``.
 
 In transformers 5.x ``BertTokenizer`` is the ``tokenizers``-backed class; the original pure-Python
 implementation survives as ``BertTokenizerLegacy``. Both are compared.
 """
 
 import pytest
-from tokenizer_helpers import data_file
+from tokenizer_helpers import data_file, shared_data
 
 from uer_ray.tokenizers import build_tokenizer
 
@@ -15,18 +16,21 @@ CASES = [
     ("corpora/CLUECorpusSmall_sampled.txt", "vocab/google_zh_vocab.txt"),
     ("corpora/wikitext2_valid.txt", "vocab/google_uncased_en_vocab.txt"),
 ]
+SOURCES = [pytest.param(data_file, id="bundled"),
+           pytest.param(shared_data, id="whole", marks=pytest.mark.shared_data)]
 
 
 def _lines(path):
     return path.read_text(encoding="utf-8").split("\n")
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
-def test_every_line_matches_bert_tokenizer(corpus, vocab):
+def test_every_line_matches_bert_tokenizer(corpus, vocab, source):
     from transformers import BertTokenizer
     from transformers.models.bert.tokenization_bert import load_vocab
 
-    lines = _lines(data_file(corpus))
+    lines = _lines(source(corpus))
     vocab_path = data_file(vocab)
     ours = build_tokenizer("wordpiece", vocab=vocab_path)
     assert ours.lowercase  # both vocabularies are uncased
@@ -40,12 +44,13 @@ def test_every_line_matches_bert_tokenizer(corpus, vocab):
     assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(lines))] == expected
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
-def test_matches_legacy_python_bert_tokenizer(corpus, vocab):
+def test_matches_legacy_python_bert_tokenizer(corpus, vocab, source):
     """The original (pure-Python) BERT tokenizer, on every 4th line to keep the test short."""
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    lines = _lines(data_file(corpus))[::4]
+    lines = _lines(source(corpus))[::4]
     ours = build_tokenizer("wordpiece", vocab=data_file(vocab))
     ref = BertTokenizerLegacy(str(data_file(vocab)), do_lower_case=True)
     got = ours.encode_batch(lines)
