@@ -8,7 +8,6 @@ import json
 
 import pytest
 import torch
-from uer_testing import shared_data
 
 transformers = pytest.importorskip("transformers")
 
@@ -38,8 +37,8 @@ def test_gpt2_with_vocab_txt_keeps_a_wordpiece_tokenizer(tmp_path, capsys):
     assert model.tokenizer.encode("我的") == transformers.BertTokenizer(str(src / "vocab.txt")).convert_tokens_to_ids(["我", "的"])
 
 
-def test_bert_with_a_sentencepiece_model_keeps_it(tmp_path, capsys):
-    spm = shared_data("vocab/cluecorpussmall_spm.model")
+def test_bert_with_a_sentencepiece_model_keeps_it(tmp_path, capsys, spm_model):
+    spm = spm_model
     from uer_ray.tokenizers import build_tokenizer
 
     tok = build_tokenizer("sentencepiece", spm_model=spm)

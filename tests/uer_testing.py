@@ -1,7 +1,15 @@
 """Paths and helpers shared by the tests, importable as ``uer_testing`` from any test folder.
 
 (Several folders have a conftest.py of their own, and pytest keeps whichever it imported last as
-the module ``conftest``, so tests must not ``from conftest import ...``.)"""
+the module ``conftest``, so tests must not ``from conftest import ...``.)
+
+Test data: a test names a file by its path under the shared data folder (``../shared/data``,
+e.g. ``"corpora/wikitext2_valid.txt"``) and gets it from one of two places:
+
+- ``data_file(rel)``: the bundled slice in ``tests/fixtures/data`` (the default, the same file on
+  every machine; ``tests/fixtures/data/README.md`` says what each holds);
+- ``shared_data(rel)``: the whole file in ``../shared/data``, only for tests marked
+  ``shared_data`` (they measure against whole corpora and run when ``UER_RAY_SHARED_TESTS=1``)."""
 
 from __future__ import annotations
 
@@ -10,16 +18,42 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLES = REPO / "uer_ray" / "samples"
+SHARED_TESTS = "UER_RAY_SHARED_TESTS"
+
+
+def data_file(rel: str) -> Path:
+    """The bundled slice of ``rel`` (a path under ../shared/data) in tests/fixtures/data."""
+    p = FIXTURE_DATA / rel
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: not in the bundled test data (add it to "
+                                "tests/fixtures/data/make_fixtures.py)")
+    return p
 
 
 def shared_data(rel: str) -> Path:
-    """A file under ../shared/data; the test is skipped where that folder is absent."""
+    """The whole file ``rel`` under ../shared/data, for tests marked ``shared_data`` only; the
+    test is skipped where that folder is absent."""
     p = SHARED_DATA / rel
     if not p.exists():
         pytest.skip(f"{p} not present (shared data folder missing)")
     return p
+
+
+def train_spm(corpus: Path, out: Path, vocab_size: int = 8000) -> Path:
+    """A SentencePiece model trained on ``corpus`` with the special pieces of the published
+    ``cluecorpussmall_spm.model`` ([PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, [unused1..10])."""
+    import sentencepiece as spm
+
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(out.with_suffix("")), vocab_size=vocab_size,
+        max_sentencepiece_length=6, max_sentence_length=1 << 16, pad_id=0, unk_id=1, bos_id=2,
+        eos_id=3, pad_piece="[PAD]", unk_piece="[UNK]", bos_piece="[CLS]", eos_piece="[SEP]",
+        user_defined_symbols=["[MASK]"] + [f"[unused{i}]" for i in range(1, 11)],
+        num_threads=1, minloglevel=2)
+    return out.with_suffix(".model")
 
 
 def wandb_values(data: bytes, key: str) -> list[str]:

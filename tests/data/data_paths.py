@@ -1,3 +1,3 @@
 """Shared test paths for this folder (see tests/uer_testing.py for why not ``conftest``)."""
 
-from uer_testing import REPO, shared_data  # noqa: F401  (re-exported)
+from uer_testing import REPO, data_file  # noqa: F401  (re-exported)

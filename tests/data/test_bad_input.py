@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus_helpers import zh_tok  # noqa: F401  (fixture)
-from data_paths import shared_data
+from data_paths import data_file
 
 from uer_ray.data import PROCESSORS, ProcessorConfig, preprocess
 from uer_ray.data.corpus import SkipLog, check_files, plan_chunks, read_chunk
@@ -17,7 +17,7 @@ ZH = "corpora/CLUECorpusSmall_sampled.txt"
 
 
 def _real_lines(n, start=0):
-    return shared_data(ZH).read_text(encoding="utf-8").split("\n")[start:start + n]
+    return data_file(ZH).read_text(encoding="utf-8").split("\n")[start:start + n]
 
 
 def _read_all(path, by_document=False, chunk_bytes=1 << 20, max_line_chars=10_000):
@@ -43,7 +43,7 @@ def test_undecodable_and_over_long_lines_are_skipped_with_file_line(tmp_path):
 
 
 def test_line_numbers_survive_chunking_and_documents_stay_whole(tmp_path):
-    text = shared_data("corpora/CLUECorpusSmall_bert_sampled.txt").read_bytes()[:300_000]
+    text = data_file("corpora/CLUECorpusSmall_bert_sampled.txt").read_bytes()[:300_000]
     text = text[: text.rfind(b"\n") + 1]
     path = tmp_path / "bert.txt"
     path.write_bytes(b"\xef\xbb\xbf" + text)  # with a byte-order mark
@@ -68,7 +68,7 @@ def test_empty_and_whitespace_lines_are_counted(zh_tok):
 
 
 def test_malformed_mt_rows(zh_tok):
-    good = shared_data("corpora/news-commentary-v13-en-zh_sampled.txt").read_text(encoding="utf-8").split("\n")[:4]
+    good = data_file("corpora/news-commentary-v13-en-zh_sampled.txt").read_text(encoding="utf-8").split("\n")[:4]
     rows = [good[0], "no tab here", good[1], "a\tb\tc", "\tonly target", good[2]]
     proc = PROCESSORS.get("mt")(zh_tok, ProcessorConfig(seq_length=32))
     skips = SkipLog()
@@ -80,7 +80,7 @@ def test_malformed_mt_rows(zh_tok):
 
 
 def test_malformed_cls_rows_and_header(zh_tok):
-    good = shared_data("corpora/book_review_cls.txt").read_text(encoding="utf-8").split("\n")[:3]
+    good = data_file("corpora/book_review_cls.txt").read_text(encoding="utf-8").split("\n")[:3]
     rows = ["label\ttext_a", good[0], "x\tnot a number label", "-1\tnegative", good[1], "1", good[2]]
     proc = PROCESSORS.get("cls")(zh_tok, ProcessorConfig(seq_length=32))
     skips = SkipLog()
@@ -162,7 +162,7 @@ def test_interrupted_preprocess_leaves_nothing_behind(tmp_path, zh_tok, monkeypa
 
 
 def test_crlf_documents_are_cut_at_blank_lines(tmp_path):
-    text = shared_data("corpora/CLUECorpusSmall_bert_sampled.txt").read_bytes()[:100_000]
+    text = data_file("corpora/CLUECorpusSmall_bert_sampled.txt").read_bytes()[:100_000]
     text = text[: text.rfind(b"\n") + 1]
     path = tmp_path / "crlf.txt"
     path.write_bytes(text.replace(b"\n", b"\r\n"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from data_paths import shared_data
+from data_paths import data_file
 
 from uer_ray.data import Collator, MaskingConfig, RayCollateFn
 from uer_ray.data.masking import IGNORE
@@ -12,13 +12,13 @@ from uer_ray.tokenizers import build_tokenizer
 
 @pytest.fixture(scope="module")
 def en():
-    return build_tokenizer("wordpiece", vocab=shared_data("vocab/google_uncased_en_vocab.txt"))
+    return build_tokenizer("wordpiece", vocab=data_file("vocab/google_uncased_en_vocab.txt"))
 
 
 @pytest.fixture(scope="module")
 def rows(en):
     """Rows like the cls processor makes: [CLS] text [SEP], uneven lengths, up to 128 tokens."""
-    lines = [x for x in shared_data("corpora/wikitext2_valid.txt").read_text(encoding="utf-8").split("\n")
+    lines = [x for x in data_file("corpora/wikitext2_valid.txt").read_text(encoding="utf-8").split("\n")
              if x.strip()][:64]
     out = []
     for ids in en.encode_batch(lines):
@@ -136,10 +136,8 @@ def test_ray_collate_fn_in_iter_torch_batches(rows, en, ray_session):
         assert torch.equal(b["input_ids"], exp["input_ids"]) and torch.equal(b["mlm_labels"], exp["mlm_labels"])
 
 
-def test_sentencepiece_words_for_whole_word_masking():
-    from data_paths import shared_data as sd
-
-    tok = build_tokenizer("sentencepiece", spm_model=sd("vocab/cluecorpussmall_spm.model"))
+def test_sentencepiece_words_for_whole_word_masking(spm_model):
+    tok = build_tokenizer("sentencepiece", spm_model=spm_model)
     cont = tok.continuation_mask()
     assert not cont[[tok.pad_id, tok.cls_id, tok.sep_id, tok.mask_id]].any()
     pieces = tok.tokenize("unbelievable results")

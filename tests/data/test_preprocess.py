@@ -5,7 +5,7 @@ deterministic for a seed, the shards read back as a Ray Dataset, vocabulary chec
 import pyarrow.parquet as pq
 import pytest
 from corpus_helpers import en_tok, zh_tok  # noqa: F401  (fixtures)
-from data_paths import shared_data
+from data_paths import data_file
 
 from uer_ray.cli import main as cli_main
 from uer_ray.data import (
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def bert_corpus(tmp_path_factory):
     """The first ~4000 lines of the bert corpus (whole documents)."""
-    text = shared_data("corpora/CLUECorpusSmall_bert_sampled.txt").read_text(encoding="utf-8")
+    text = data_file("corpora/CLUECorpusSmall_bert_sampled.txt").read_text(encoding="utf-8")
     lines = text.split("\n")[:4000]
     path = tmp_path_factory.mktemp("bert") / "bert.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -40,7 +40,7 @@ def test_bert_preprocess_command_writes_matching_manifest(bert_corpus, tmp_path,
                                                          ray_session):
     out = tmp_path / "shards"
     rc = cli_main(["preprocess", "--corpus", str(bert_corpus), "--processor", "bert",
-                   "--tokenizer", "wordpiece", "--vocab", str(shared_data("vocab/google_zh_vocab.txt")),
+                   "--tokenizer", "wordpiece", "--vocab", str(data_file("vocab/google_zh_vocab.txt")),
                    "--seq-length", "128", "--out", str(out), "--chunk-mb", "0.1", "--no-progress"])
     assert rc == 0
     said = capsys.readouterr().out

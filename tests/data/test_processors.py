@@ -1,5 +1,5 @@
 # ruff: noqa: F811  (pytest fixtures imported from corpus_helpers are redefined as arguments)
-"""Every processor on real text from ../shared/data (no Ray: processors work on one chunk)."""
+"""Every processor on real text, the bundled corpus slices (no Ray: processors work on one chunk)."""
 
 import numpy as np
 import pytest
@@ -111,15 +111,15 @@ def test_cls_single_and_pair_rows(name, zh_tok):
 
 
 @pytest.mark.parametrize("kind", ["sentencepiece", "char"])
-def test_stream_processor_with_other_tokenizers(kind, tmp_path):
-    from data_paths import shared_data
+def test_stream_processor_with_other_tokenizers(kind, tmp_path, spm_model):
+    from data_paths import data_file
 
     from uer_ray.tokenizers import build_tokenizer, build_vocab
 
     if kind == "sentencepiece":
-        tok = build_tokenizer(kind, spm_model=shared_data("vocab/cluecorpussmall_spm.model"))
+        tok = build_tokenizer(kind, spm_model=spm_model)
     else:
-        build_vocab([shared_data(ZH_DOCS)], "char", 4000, tmp_path / "chars.txt")
+        build_vocab([data_file(ZH_DOCS)], "char", 4000, tmp_path / "chars.txt")
         tok = build_tokenizer(kind, vocab=tmp_path / "chars.txt")
     lines, table, _ = run_processor("mlm", tok, ZH_DOCS, 100, seq_length=64)
     assert [i for r in table["input_ids"].to_pylist() for i in r] == [

@@ -8,7 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
-from task_helpers import SHARED_DATA, TINY_LSTM, TINY_TRANSFORMER, run_cli, write_tsv
+from task_helpers import TINY_LSTM, TINY_TRANSFORMER, run_cli, write_tsv
+from uer_testing import data_file
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +63,9 @@ def char_vocab(tmp_path_factory, sentiment_files) -> Path:
     parts = [p.read_text(encoding="utf-8") for p in sentiment_files.values()]
     for rel in ("datasets/test_data/book_review/train.tsv", "datasets/test_data/msra_ner/train.tsv",
                 "datasets/test_data/msra_ner/dev.tsv"):
-        if (SHARED_DATA / rel).exists():
-            parts.append((SHARED_DATA / rel).read_text(encoding="utf-8"))
-    sst = SHARED_DATA / "datasets/sst2/train.tsv"
-    if sst.exists():
-        parts.append("".join(sst.open(encoding="utf-8").readlines()[:400]))
+        parts.append(data_file(rel).read_text(encoding="utf-8"))
+    sst = data_file("datasets/sst2/train.tsv")
+    parts.append("".join(sst.open(encoding="utf-8").readlines()[:400]))
     corpus.write_text("\n".join(parts), encoding="utf-8")
     out = d / "vocab.txt"
     assert run_cli("vocab", "--corpus", corpus, "--tokenizer", "char", "--size", "6000", "--out", out) == 0

@@ -7,8 +7,6 @@ from pathlib import Path
 
 from uer_ray.cli import main
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
 TINY_TRANSFORMER = {
     "embedding": ["word", "pos", "seg"], "encoder": "transformer", "targets": {"mlm": 1.0},
     "emb_size": 32, "hidden_size": 32, "layers": 1, "heads": 2, "ffn_size": 64,
@@ -24,16 +22,6 @@ def write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
     path.write_text("\n".join(["\t".join(header)] + ["\t".join(map(str, r)) for r in rows]) + "\n",
                     encoding="utf-8")
     return path
-
-
-def shared_file(rel: str) -> Path:
-    """A file under ../shared/data; skips the test where it is absent."""
-    import pytest
-
-    p = SHARED_DATA / rel
-    if not p.exists():
-        pytest.skip(f"{p} not present")
-    return p
 
 
 def run_cli(*argv) -> int:

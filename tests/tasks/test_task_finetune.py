@@ -8,7 +8,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 from task_helpers import run_cli, write_tsv
-from task_helpers import shared_file as shared
+from uer_testing import data_file
 
 from uer_ray.models import build_model, save_pretrained
 from uer_ray.tokenizers import build_tokenizer
@@ -80,7 +80,7 @@ def test_regress_and_dbqa(tiny_configs, sentiment_files, char_vocab, tmp_path):
 
 
 def test_tag_on_msra_subset_with_and_without_crf(tiny_configs, char_vocab, tmp_path):
-    train, dev = shared("datasets/test_data/msra_ner/train.tsv"), shared("datasets/test_data/msra_ner/dev.tsv")
+    train, dev = data_file("datasets/test_data/msra_ner/train.tsv"), data_file("datasets/test_data/msra_ner/dev.tsv")
     small = tmp_path / "train.tsv"
     small.write_text("".join(train.open(encoding="utf-8").readlines()[:201]), encoding="utf-8")
     for crf in ((), ("--crf",)):
@@ -91,7 +91,7 @@ def test_tag_on_msra_subset_with_and_without_crf(tiny_configs, char_vocab, tmp_p
         assert m["select_metric"] == "f1" and 0.0 <= t["f1"] <= 1.0
         assert t["gold_entities"] > 0 and "per_type" in t and m["labels"][0] == "O"
     pred = tmp_path / "ner.tsv"
-    nolabel = shared("datasets/test_data/msra_ner/test_nolabel.tsv")
+    nolabel = data_file("datasets/test_data/msra_ner/test_nolabel.tsv")
     assert run_cli("predict", "--model", out, "--input", nolabel, "--out", pred, "--quiet") == 0
     _, rows = read_rows(pred)
     _, texts = read_rows(nolabel)
@@ -102,12 +102,12 @@ def test_tag_on_msra_subset_with_and_without_crf(tiny_configs, char_vocab, tmp_p
 
 def test_classify_and_pair_on_ci_subsets(tiny_configs, char_vocab, tmp_path):
     br = "datasets/test_data/book_review/"
-    m = finetune("classify", shared(br + "train.tsv"), shared(br + "dev.tsv"), tmp_path / "br",
-                 "--epochs", "1", "--seq-length", "64", test=shared(br + "test.tsv"),
+    m = finetune("classify", data_file(br + "train.tsv"), data_file(br + "dev.tsv"), tmp_path / "br",
+                 "--epochs", "1", "--seq-length", "64", test=data_file(br + "test.tsv"),
                  model=tiny_configs["transformer"], vocab=char_vocab)
     assert m["examples"] == {"train": 200, "dev": 50, "test": 50} and m["pooling"] == "first"
     # SST-2 slices: classify, and a pair task built from them (same sentiment or not)
-    lines = shared("datasets/sst2/train.tsv").read_text(encoding="utf-8").split("\n")[1:301]
+    lines = data_file("datasets/sst2/train.tsv").read_text(encoding="utf-8").split("\n")[1:301]
     rows = [ln.split("\t") for ln in lines]
     write_tsv(tmp_path / "s_train.tsv", ["label", "text_a"], rows[:240])
     write_tsv(tmp_path / "s_dev.tsv", ["label", "text_a"], rows[240:])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from task_helpers import TINY_LSTM, shared_file
+from task_helpers import TINY_LSTM
+from uer_testing import data_file
 
 import uer_ray
 
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.ray
 
 def _options(out, vocab, **kw):
     br = "datasets/test_data/book_review/"
-    base = dict(task="classify", train=str(shared_file(br + "train.tsv")),
-                dev=str(shared_file(br + "dev.tsv")), test=str(shared_file(br + "test.tsv")),
+    base = dict(task="classify", train=str(data_file(br + "train.tsv")),
+                dev=str(data_file(br + "dev.tsv")), test=str(data_file(br + "test.tsv")),
                 out=str(out), model=dict(TINY_LSTM), vocab=str(vocab), tokenizer="char",
                 epochs=3, batch_size=16, lr=0.01, seq_length=64, progress=False,
                 wandb_mode="disabled", device="cpu")

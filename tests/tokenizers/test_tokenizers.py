@@ -3,7 +3,7 @@
 import pickle
 
 import pytest
-from tokenizer_helpers import shared_data
+from tokenizer_helpers import data_file
 
 from uer_ray.cli import main as cli_main
 from uer_ray.errors import InputError
@@ -21,14 +21,14 @@ ZH = "corpora/CLUECorpusSmall_sampled.txt"
 @pytest.fixture(scope="module")
 def zh_slice(tmp_path_factory):
     """The first 300 documents of the Chinese corpus."""
-    lines = shared_data(ZH).read_text(encoding="utf-8").split("\n")[:300]
+    lines = data_file(ZH).read_text(encoding="utf-8").split("\n")[:300]
     path = tmp_path_factory.mktemp("corpus") / "zh.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 @pytest.fixture(scope="module")
-def tokenizers(zh_slice, tmp_path_factory):
+def tokenizers(zh_slice, spm_model, tmp_path_factory):
     """One tokenizer of each kind: published vocabularies where they exist, built ones otherwise."""
     d = tmp_path_factory.mktemp("vocab")
     char_vocab = d / "char.txt"
@@ -36,9 +36,8 @@ def tokenizers(zh_slice, tmp_path_factory):
     space_vocab = d / "space.txt"  # a space vocabulary is a token list; reuse the char one
     space_vocab.write_text(char_vocab.read_text(encoding="utf-8") + "hello\nworld\n", encoding="utf-8")
     return {
-        "wordpiece": build_tokenizer("wordpiece", vocab=shared_data("vocab/google_zh_vocab.txt")),
-        "sentencepiece": build_tokenizer(
-            "sentencepiece", spm_model=shared_data("vocab/cluecorpussmall_spm.model")),
+        "wordpiece": build_tokenizer("wordpiece", vocab=data_file("vocab/google_zh_vocab.txt")),
+        "sentencepiece": build_tokenizer("sentencepiece", spm_model=spm_model),
         "char": build_tokenizer("char", vocab=char_vocab),
         "space": build_tokenizer("space", vocab=space_vocab),
     }
@@ -78,13 +77,12 @@ def test_special_tokens_in_text_are_kept_whole(tokenizers):
     assert tok.encode("我[MASK]你") == [tok.token_to_id("我"), tok.mask_id, tok.token_to_id("你")]
 
 
-def test_sentencepiece_ids_equal_the_library():
+def test_sentencepiece_ids_equal_the_library(spm_model):
     import sentencepiece as spm
 
-    path = shared_data("vocab/cluecorpussmall_spm.model")
-    ref = spm.SentencePieceProcessor(model_file=str(path))
-    lines = shared_data(ZH).read_text(encoding="utf-8").split("\n")[:200]
-    assert build_tokenizer("sentencepiece", spm_model=path).encode_batch(lines) == ref.encode(lines)
+    ref = spm.SentencePieceProcessor(model_file=str(spm_model))
+    lines = data_file(ZH).read_text(encoding="utf-8").split("\n")[:200]
+    assert build_tokenizer("sentencepiece", spm_model=spm_model).encode_batch(lines) == ref.encode(lines)
 
 
 def test_missing_vocabulary_names_the_file(tmp_path):

@@ -1,11 +1,12 @@
-"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora.
+"""WordPiece ids equal transformers' BertTokenizer on every line of two real corpora: the bundled
+slices in every run, the whole corpora of ../shared/data with ``UER_RAY_SHARED_TESTS=1``.
 
 In transformers 5.x ``BertTokenizer`` is the ``tokenizers``-backed class; the original pure-Python
 implementation survives as ``BertTokenizerLegacy``. Both are compared.
 """
 
 import pytest
-from tokenizer_helpers import shared_data
+from tokenizer_helpers import data_file, shared_data
 
 from uer_ray.tokenizers import build_tokenizer
 
@@ -15,19 +16,22 @@ CASES = [
     ("corpora/CLUECorpusSmall_sampled.txt", "vocab/google_zh_vocab.txt"),
     ("corpora/wikitext2_valid.txt", "vocab/google_uncased_en_vocab.txt"),
 ]
+SOURCES = [pytest.param(data_file, id="bundled"),
+           pytest.param(shared_data, id="whole", marks=pytest.mark.shared_data)]
 
 
 def _lines(path):
     return path.read_text(encoding="utf-8").split("\n")
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
-def test_every_line_matches_bert_tokenizer(corpus, vocab):
+def test_every_line_matches_bert_tokenizer(corpus, vocab, source):
     from transformers import BertTokenizer
     from transformers.models.bert.tokenization_bert import load_vocab
 
-    lines = _lines(shared_data(corpus))
-    vocab_path = shared_data(vocab)
+    lines = _lines(source(corpus))
+    vocab_path = data_file(vocab)
     ours = build_tokenizer("wordpiece", vocab=vocab_path)
     assert ours.lowercase  # both vocabularies are uncased
     ref = BertTokenizer(vocab=load_vocab(str(vocab_path)), do_lower_case=True)
@@ -40,14 +44,15 @@ def test_every_line_matches_bert_tokenizer(corpus, vocab):
     assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(lines))] == expected
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("corpus,vocab", CASES, ids=["zh", "en"])
-def test_matches_legacy_python_bert_tokenizer(corpus, vocab):
+def test_matches_legacy_python_bert_tokenizer(corpus, vocab, source):
     """The original (pure-Python) BERT tokenizer, on every 4th line to keep the test short."""
     from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
 
-    lines = _lines(shared_data(corpus))[::4]
-    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab))
-    ref = BertTokenizerLegacy(str(shared_data(vocab)), do_lower_case=True)
+    lines = _lines(source(corpus))[::4]
+    ours = build_tokenizer("wordpiece", vocab=data_file(vocab))
+    ref = BertTokenizerLegacy(str(data_file(vocab)), do_lower_case=True)
     got = ours.encode_batch(lines)
     bad = [i for i, line in enumerate(lines) if got[i] != ref.encode(line, add_special_tokens=False)]
     assert not bad, f"{len(bad)} lines differ, first: {lines[bad[0]][:80]!r}"
@@ -58,7 +63,7 @@ def test_hard_characters_match():
     from transformers import BertTokenizer
     from transformers.models.bert.tokenization_bert import load_vocab
 
-    vocab = shared_data("vocab/google_zh_vocab.txt")
+    vocab = data_file("vocab/google_zh_vocab.txt")
     text = [
         "Café NAÏVE façade ﬁne \u00e9\u0301x",
         "ab\u200bcd 中\u200bab 中\u0301 !\u0301 \x00\ufffd\x07 \u3000全角\u3000空格",
@@ -91,8 +96,8 @@ def test_random_mixed_script_text_matches(vocab, lowercase):
             "😀👍🏽𠀀ＡＢ１２＃\uf900\uf9ffΣσςΩİıĳﬁ")
     rng = random.Random(7)
     text = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 60))) for _ in range(400)]
-    ref = BertTokenizer(vocab=load_vocab(str(shared_data(vocab))), do_lower_case=lowercase)
-    ours = build_tokenizer("wordpiece", vocab=shared_data(vocab), lowercase=lowercase)
+    ref = BertTokenizer(vocab=load_vocab(str(data_file(vocab))), do_lower_case=lowercase)
+    ours = build_tokenizer("wordpiece", vocab=data_file(vocab), lowercase=lowercase)
     assert ours._fast is None or ours._fast.usable("\n".join(text), len(text))
     expected = ref(text, add_special_tokens=False)["input_ids"]
     got = ours.encode_batch(text)
@@ -104,8 +109,8 @@ def test_grouped_encoding_equals_one_batch(monkeypatch):
     """encode_flat works in groups of ~1M characters; group bounds must not change any id."""
     import uer_ray.tokenizers.wordpiece as vt
 
-    lines = _lines(shared_data(CASES[0][0]))
-    tok = build_tokenizer("wordpiece", vocab=shared_data(CASES[0][1]))
+    lines = _lines(data_file(CASES[0][0]))
+    tok = build_tokenizer("wordpiece", vocab=data_file(CASES[0][1]))
     whole = tok.encode_batch(lines)
     monkeypatch.setattr(vt, "GROUP_CHARS", 3000)
     flat, offsets = tok.encode_flat(lines)

@@ -4,24 +4,14 @@ command from a slice of CLUECorpusSmall, and a tiny BERT-style model config."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_data(rel: str) -> Path:
-    """A file under ../shared/data; skips the test where that folder is absent."""
-    p = REPO.parent / "shared" / "data" / rel
-    if not p.exists():
-        pytest.skip(f"{p} not present (shared data folder missing)")
-    return p
+from uer_testing import data_file
 
 
 @pytest.fixture(scope="session")
 def zh_vocab() -> str:
-    return str(shared_data("vocab/google_zh_vocab.txt"))
+    return str(data_file("vocab/google_zh_vocab.txt"))
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +21,7 @@ def bert_shards(ray_session, zh_vocab, tmp_path_factory):
     from uer_ray.data import ProcessorConfig, preprocess
     from uer_ray.tokenizers import build_tokenizer
 
-    src = shared_data("corpora/CLUECorpusSmall_bert_sampled.txt")
+    src = data_file("corpora/CLUECorpusSmall_bert_sampled.txt")
     root = tmp_path_factory.mktemp("bert_shards")
     lines = src.read_text(encoding="utf-8").splitlines()[:600]
     corpus = root / "corpus.txt"

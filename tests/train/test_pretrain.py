@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from uer_testing import data_file
 
 from uer_ray.tracking import read_metrics
 from uer_ray.tracking.wandb_files import read_runs
@@ -35,7 +36,7 @@ def _options(model, data, out, **kw) -> PretrainOptions:
         model=model,
         data=str(data),
         out=str(out),
-        vocab=str(REPO.parent / "shared/data/vocab/google_zh_vocab.txt"),
+        vocab=str(data_file("vocab/google_zh_vocab.txt")),
         steps=24,
         batch_size=16,
         lr=3e-3,
@@ -239,7 +240,7 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(
     from uer_ray.cli import main
 
     out = tmp_path / "run"
-    vocab = str(REPO.parent / "shared/data/vocab/google_zh_vocab.txt")
+    vocab = str(data_file("vocab/google_zh_vocab.txt"))
     first = ["pretrain", "--model", tiny_bert_json, "--data", str(bert_shards), "--out", str(out),
              "--vocab", vocab, "--steps", "30", "--batch-size", "8", "--log-every", "10",
              "--save-every", "10", "--lr", "3e-3", "--wandb-mode", "disabled"]
