@@ -64,6 +64,18 @@ def test_pads_to_longest_row_and_accepts_both_batch_forms(rows, en):
     assert out["segment_ids"].sum().item() == 3 * len(rows[0]["input_ids"])
 
 
+def test_every_id_list_column_is_padded_to_its_own_longest_row(rows, en):
+    """tgt_ids, prev_ids, next_ids, ...: any list column other than the scalar ones."""
+    batch = [{**r, "prev_ids": r["input_ids"][:3 + i], "next_ids": r["input_ids"][-2:]}
+             for i, r in enumerate(rows[:4])]
+    for form in (batch, _ray_like(batch)):
+        out = Collator(en.pad_id)(form)
+        assert out["prev_ids"].shape == (4, 6) and out["next_ids"].shape == (4, 2)
+        assert out["prev_ids"].dtype == torch.long and out["label"].shape == (4,)
+        assert out["prev_ids"][0].tolist() == rows[0]["input_ids"][:3].tolist() + [en.pad_id] * 3
+        assert out["next_ids"].tolist() == [r["input_ids"][-2:].tolist() for r in rows[:4]]
+
+
 def test_token_masking_is_bert_80_10_10(rows, en):
     c = Collator.from_tokenizer(en, masking=MaskingConfig(), seed=3)
     plain = Collator(en.pad_id)(rows)["input_ids"]

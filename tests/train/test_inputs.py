@@ -64,3 +64,15 @@ def test_worker_spec_paths_are_absolute(bert_shards, zh_vocab, tiny_bert_json, t
     # small shards are kept in memory unless told otherwise
     assert cache_data(opts, info.manifest) is True
     assert cache_data(PretrainOptions(model="m", data="d", out="o", cache_data="off"), info.manifest) is False
+
+
+def test_cache_estimate_counts_every_token_column():
+    """The in-memory estimate counts each id-list column (skipthought's neighbours too), not
+    the scalar ones."""
+    from uer_ray.train.pretrain import CACHE_AUTO_BYTES, cache_data
+
+    opts = PretrainOptions(model="m", data="d", out="o", workers=1)
+    tokens = CACHE_AUTO_BYTES // (4 * 3)  # fits as three int32 token columns, not as four
+    assert cache_data(opts, {"columns": ["input_ids", "segment_ids", "tgt_ids", "is_next"], "tokens": tokens})
+    assert not cache_data(opts, {"columns": ["input_ids", "segment_ids", "prev_ids", "next_ids"],
+                                 "tokens": tokens})

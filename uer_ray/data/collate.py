@@ -18,8 +18,7 @@ import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
 from uer_ray.data.masking import Masker, MaskingConfig
-
-SCALAR_COLUMNS = ("is_next", "label")
+from uer_ray.data.shards import SCALAR_COLUMNS
 
 
 def _rows(column: Any) -> list[np.ndarray]:
@@ -49,9 +48,11 @@ def _columns(batch: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> dict[str
 class Collator:
     """Pads a batch of shard rows and (optionally) masks it for MLM.
 
-    Returns ``input_ids`` (B,T) long, ``segment_ids`` (B,T) long, and when present ``is_next``
-    (B,), ``label`` (B,), ``tgt_ids`` (B,T2) long; with masking also ``mlm_labels`` (B,T) long
-    (original id at picked positions, -100 elsewhere). See docs/contracts.md "Shards".
+    Returns ``input_ids`` (B,T) long, ``segment_ids`` (B,T) long, the scalar columns when
+    present (``is_next`` (B,), ``label`` (B,)) and every other id-list column padded with
+    pad_id to its own longest row (``tgt_ids`` (B,T2), ``prev_ids``/``next_ids``, ...); with
+    masking also ``mlm_labels`` (B,T) long (original id at picked positions, -100 elsewhere).
+    See docs/contracts.md "Shards".
     """
 
     def __init__(self, pad_id: int, *, masking: MaskingConfig | None = None, vocab_size: int | None = None,
@@ -92,11 +93,13 @@ class Collator:
             out["segment_ids"] = _pad(_rows(cols["segment_ids"]), 0)[0]
         else:  # one segment: 1 on real tokens
             out["segment_ids"] = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
-        if "tgt_ids" in cols:
-            out["tgt_ids"] = _pad(_rows(cols["tgt_ids"]), self.pad_id)[0]
-        for k in SCALAR_COLUMNS:
-            if k in cols:
-                out[k] = np.array(cols[k], dtype=np.int64).reshape(-1)  # a copy: may be read-only
+        for k, column in cols.items():
+            if k in out:
+                continue
+            if k in SCALAR_COLUMNS:
+                out[k] = np.array(column, dtype=np.int64).reshape(-1)  # a copy: may be read-only
+            else:  # another id sequence (tgt_ids, prev_ids, ...): its own length, pad_id
+                out[k] = _pad(_rows(column), self.pad_id)[0]
         return out, lengths
 
     def __call__(self, batch) -> dict[str, torch.Tensor]:

@@ -10,6 +10,9 @@ from uer_ray.errors import InputError, MismatchError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+SCALAR_COLUMNS = ("is_next", "label")
+"""Shard columns that hold one integer per row; every other column is a list of token ids (or
+segment ids): the collator pads them per batch."""
 _COMPARED = ("kind", "size", "sha256", "lowercase", "special_ids")
 
 

@@ -164,7 +164,10 @@ def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     of the shard bytes per worker (token columns as int32) against ``CACHE_AUTO_BYTES``."""
     if o.cache_data != "auto":
         return o.cache_data == "on"
-    token_columns = sum(c in ("input_ids", "segment_ids", "tgt_ids") for c in manifest["columns"])
+    from uer_ray.data.shards import SCALAR_COLUMNS
+
+    # every column but the scalar ones is a token list about as long as input_ids
+    token_columns = sum(c not in SCALAR_COLUMNS for c in manifest["columns"])
     estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.min_workers
     return estimate <= CACHE_AUTO_BYTES
 
