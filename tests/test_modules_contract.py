@@ -22,6 +22,8 @@ V, TGT_V, B, T, TGT_T = 37, 23, 3, 10, 6
 SIZES = {"emb_size": 12, "hidden_size": 12, "layers": 2, "heads": 2, "ffn_size": 20,
          "max_seq_length": 16, "dropout": 0.0}
 BIDIRECTIONAL = {"bilstm", "bigru"}
+SEQUENCES = sorted({c for _, cls in TARGETS.items() for c in cls.logits_columns})
+"""the sequences some target's ``logits`` teacher-forces (``tgt_ids``, ...): the batch has them all"""
 
 
 def base(**overrides) -> dict:
@@ -39,8 +41,13 @@ def batch() -> dict[str, torch.Tensor]:
     mlm[:, 2] = ids[:, 2]
     tgt = torch.randint(5, TGT_V, (B, TGT_T), generator=g)
     tgt[1, 4:] = 0
-    return {"input_ids": ids, "segment_ids": seg, "mlm_labels": mlm, "is_next": torch.tensor([1, 0, 1]),
-            "label": torch.tensor([0, 1, 1]), "tgt_ids": tgt}
+    out = {"input_ids": ids, "segment_ids": seg, "mlm_labels": mlm, "is_next": torch.tensor([1, 0, 1]),
+           "label": torch.tensor([0, 1, 1]), "tgt_ids": tgt}
+    for column in SEQUENCES:  # every other teacher-forced sequence (skipthought's neighbours)
+        if column not in out:
+            out[column] = torch.randint(5, TGT_V, (B, TGT_T), generator=g)  # ids of either vocabulary
+            out[column][1, 4:] = 0
+    return out
 
 
 def target_config(name: str) -> dict:
@@ -101,7 +108,7 @@ def test_module_contract(cfg, tmp_path):
     assert model.embedding(b["input_ids"], b["segment_ids"]).shape == (B, T, SIZES["emb_size"])
     assert model.encode(b["input_ids"], b["segment_ids"]).shape == (B, T, model.hidden_size)
     model.eval()
-    logits = model.logits(b["input_ids"], b["segment_ids"], b["tgt_ids"])
+    logits = model.logits(b["input_ids"], b["segment_ids"], **{c: b[c] for c in SEQUENCES})
     assert set(logits) == set(cfg["targets"])
     for name, value in logits.items():
         assert value.shape == expected_logits(name), name
@@ -127,7 +134,7 @@ def test_module_contract(cfg, tmp_path):
     state, state2 = model.state_dict(), loaded.state_dict()
     assert state.keys() == state2.keys()
     assert all(torch.equal(state[k], state2[k]) for k in state)
-    after = loaded.logits(b["input_ids"], b["segment_ids"], b["tgt_ids"])
+    after = loaded.logits(b["input_ids"], b["segment_ids"], **{c: b[c] for c in SEQUENCES})
     for name, value in logits.items():
         torch.testing.assert_close(after[name], value, atol=0, rtol=0)
 
@@ -187,6 +194,7 @@ def test_target_facts(name):
     assert dataclasses.is_dataclass(cls.Config)
     written = {c for _, p in PROCESSORS.items() for c in p.columns}
     assert set(cls.columns) <= written, f"no processor writes {set(cls.columns) - written}"
+    assert set(cls.logits_columns) <= set(cls.columns), "logits reads a column training does not"
     for fact in ("needs_masking", "needs_decoder", "predicts_next_token"):
         assert isinstance(getattr(cls, fact), bool), fact
     assert cls.card_task_type is None or cls.card_task_type in PIPELINE_TAGS

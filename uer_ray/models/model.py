@@ -100,16 +100,18 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
-               tgt_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               tgt_ids: torch.Tensor | None = None, **columns: torch.Tensor) -> dict[str, torch.Tensor]:
         """Target name -> logits: ``mlm`` (B,T,V) at every position, ``lm`` (B,T,V), ``sp``/``cls``
-        (B,labels), ``bilm`` (B,T,2,V), ``ae`` (B,T-1,V), ``mt`` (B,T2-1,V) only with ``tgt_ids``."""
+        (B,labels), ``bilm`` (B,T,2,V), ``ae`` (B,T-1,V); a target that teacher-forces a sequence
+        only when it is given (``Target.logits_columns``): ``mt`` (B,T2-1,V) with ``tgt_ids``,
+        ``skipthought`` (B,2,T2-1,V) with ``prev_ids`` and ``next_ids``."""
         hidden, padding = self._encode(input_ids, segment_ids)
-        batch = {"input_ids": input_ids, "segment_ids": segment_ids}
+        batch = {"input_ids": input_ids, "segment_ids": segment_ids, **columns}
         if tgt_ids is not None:
             batch["tgt_ids"] = tgt_ids
         out = {}
         for name, target in self.targets.items():
-            if "tgt_ids" in target.columns and tgt_ids is None:
-                continue  # mt: nothing to teacher-force without a target sequence
+            if any(c not in batch for c in target.logits_columns):
+                continue  # nothing to teacher-force without the sequence
             out[name] = target.logits(hidden, batch, padding)
         return out

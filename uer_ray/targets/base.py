@@ -62,6 +62,8 @@ class Target(nn.Module):
     - ``Config``: a frozen keyword-only dataclass of its options;
     - ``columns``: shard columns it reads besides ``input_ids``/``segment_ids`` (pre-training
       refuses shards without them and names the processors that write them);
+    - ``logits_columns``: the columns ``logits`` needs too (the sequences it teacher-forces:
+      ``mt``'s ``tgt_ids``); ``Model.logits`` leaves the target out when they are not given;
     - ``needs_masking``: its batches need dynamic MLM masking (``mlm_labels``);
     - ``needs_decoder``: it owns a decoder (the model config must name one);
     - ``predicts_next_token``: position t is trained on token t+1, so an encoder that sees the
@@ -81,6 +83,7 @@ class Target(nn.Module):
     """set by the registry"""
     Config: ClassVar[type]
     columns: ClassVar[tuple[str, ...]] = ()
+    logits_columns: ClassVar[tuple[str, ...]] = ()
     needs_masking: ClassVar[bool] = False
     needs_decoder: ClassVar[bool] = False
     predicts_next_token: ClassVar[bool] = False

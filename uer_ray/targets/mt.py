@@ -16,7 +16,7 @@ class MtTarget(Seq2seqTarget):
     """Translation: hidden (B,T,H) + ``tgt_ids`` (B,T2) -> loss over the target tokens."""
 
     logits_shape = ("B", "T_tgt-1", "V_tgt")
-    columns = ("tgt_ids",)
+    columns = logits_columns = ("tgt_ids",)
 
     @classmethod
     def from_shards(cls, config: dict[str, Any], shards: ShardFacts) -> dict[str, Any]:
