@@ -13,7 +13,8 @@ ZH_SENTENCES = "corpora/CLUECorpusSmall_bert_sampled.txt"
 
 
 def test_registry_names():
-    assert PROCESSORS.names() == ["ae", "bert", "bilm", "cls", "cls_mlm", "lm", "mlm", "mt", "sop"]
+    assert PROCESSORS.names() == ["ae", "bert", "bilm", "cls", "cls_mlm", "lm", "mlm", "mt", "skipthought",
+                                  "sop"]
 
 
 def _streams(tok, lines):
@@ -80,6 +81,58 @@ def test_short_seq_prob_makes_shorter_instances(zh_tok):
     # the target only decides where sentences stop being gathered (as in BERT's script), so
     # whole long sentences keep rows longer than the target; still clearly shorter and more
     assert mean(short) < 0.9 * mean(full) and short.num_rows > 1.1 * full.num_rows
+
+
+def _skipthought(tok, lines, **config):
+    proc = PROCESSORS.get("skipthought")(tok, ProcessorConfig(**config))
+    skips = SkipLog()
+    table = proc.process("doc.txt", lines, list(range(1, len(lines) + 1)), np.random.default_rng(0), skips)
+    return table, skips
+
+
+def test_skipthought_triples_stay_inside_their_documents(zh_tok):
+    """One instance per sentence with a neighbour on both sides in its document: the first and
+    last sentences of a document are only neighbours, a two-sentence document gives nothing,
+    and a token-less line is skipped (its neighbours become each other's)."""
+    lines = ["甲一", "乙二二", "丙三三三", "丁四", "", "", "戊", "己", "  ", "庚", "辛", "\x01", "壬", "癸"]
+    wrap = lambda text, n=64: [zh_tok.cls_id, *zh_tok.encode(text)[: n - 2], zh_tok.sep_id]  # noqa: E731
+    table, skips = _skipthought(zh_tok, lines, seq_length=64)
+    assert table.column_names == ["input_ids", "segment_ids", "prev_ids", "next_ids"]
+    triples = [("甲一", "乙二二", "丙三三三"), ("乙二二", "丙三三三", "丁四"), ("庚", "辛", "壬"), ("辛", "壬", "癸")]
+    assert table["input_ids"].to_pylist() == [wrap(b) for _, b, _ in triples]
+    assert table["prev_ids"].to_pylist() == [wrap(a) for a, _, _ in triples]
+    assert table["next_ids"].to_pylist() == [wrap(c) for _, _, c in triples]
+    assert table["segment_ids"].to_pylist() == [[1] * len(wrap(b)) for _, b, _ in triples]
+    assert skips.counts == {"no_tokens": 1}  # blank (or whitespace) lines only separate documents
+    for column in ("input_ids", "prev_ids", "next_ids"):
+        assert table.schema.field(column).type.value_type == "int32"
+    assert _skipthought(zh_tok, lines, seq_length=64)[0].equals(table)  # no randomness
+
+
+def test_skipthought_truncates_the_sentence_and_its_neighbours(zh_tok):
+    lines = ["一二三四五六七八九十"] * 3 + ["", "甲", "乙", "丙"]
+    table, _ = _skipthought(zh_tok, lines, seq_length=8, tgt_seq_length=5)
+    ids = zh_tok.encode(lines[0])
+    assert table["input_ids"].to_pylist()[0] == [zh_tok.cls_id, *ids[:6], zh_tok.sep_id]
+    assert table["prev_ids"].to_pylist()[0] == table["next_ids"].to_pylist()[0] == [zh_tok.cls_id, *ids[:3], zh_tok.sep_id]
+    table, _ = _skipthought(zh_tok, lines, seq_length=8)  # neighbours default to seq_length
+    assert len(table["next_ids"].to_pylist()[0]) == 8 and table.num_rows == 2
+
+
+def test_skipthought_on_the_bert_corpus(zh_tok):
+    lines, table, _ = run_processor("skipthought", zh_tok, ZH_SENTENCES, 2000, seq_length=64)
+    docs, cur = [], []
+    for ids, text in zip(zh_tok.encode_batch(lines), lines, strict=True):
+        if text.strip() and ids:
+            cur.append([zh_tok.cls_id, *ids[:62], zh_tok.sep_id])
+        elif not text.strip() and cur:
+            docs.append(cur)
+            cur = []
+    docs.append(cur)
+    expected = [(d[i - 1], d[i], d[i + 1]) for d in docs for i in range(1, len(d) - 1)]
+    got = zip(table["prev_ids"].to_pylist(), table["input_ids"].to_pylist(), table["next_ids"].to_pylist(),
+              strict=True)
+    assert len(expected) > 500 and [tuple(t) for t in got] == expected
 
 
 def test_mt_uses_the_target_tokenizer(zh_tok, en_tok):

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tgt-tokenizer", choices=TOKENIZERS.names(), help="mt: target-side tokenizer")
     g.add_argument("--tgt-vocab", help="mt: target vocab.txt")
     g.add_argument("--tgt-spm-model", help="mt: target SentencePiece model")
-    g.add_argument("--tgt-seq-length", type=int, help="mt: longest target (default --seq-length)")
+    g.add_argument("--tgt-seq-length", type=int, help="mt: longest target, skipthought: longest neighbour (default --seq-length)")
     r = p.add_argument_group("run options")
     r.add_argument("--seed", type=int, default=0, help="same seed and input give identical rows")
     r.add_argument("--max-line-chars", type=int, default=200_000, help="longer lines are skipped")

@@ -1,7 +1,7 @@
 """Processors (registry ``PROCESSORS``): corpus lines → training instances, one per file named
 after it: ``mlm``, ``lm``, ``bilm``, ``ae`` (one document per line), ``bert``, ``sop`` (sentence
-pairs), ``mt``, ``cls``, ``cls_mlm`` (tab-separated rows). Every module of this folder is
-imported here, so a new processor file registers itself."""
+pairs), ``skipthought`` (sentence triples), ``mt``, ``cls``, ``cls_mlm`` (tab-separated rows).
+Every module of this folder is imported here, so a new processor file registers itself."""
 
 import importlib
 import pkgutil

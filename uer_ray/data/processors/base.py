@@ -2,7 +2,8 @@
 folder, named after it): corpus lines → training instances, in the UER-py corpus formats
 (DESIGN §3); and the shared machinery of the three corpus shapes: one document per line
 (``StreamProcessor``: mlm, lm, bilm, ae), tab-separated rows (``split_rows``: mt, cls,
-cls_mlm) and sentence pairs from blank-line-separated documents (``PairProcessor``: bert, sop).
+cls_mlm) and sentences of blank-line-separated documents (``split_documents``: the pairs of
+``PairProcessor``'s bert and sop, the triples of skipthought).
 
 A processor works on one chunk at a time: a list of lines with their line numbers, a seeded
 generator, and a ``SkipLog``. It returns an Arrow table with ``input_ids`` list<int32>,
@@ -37,7 +38,7 @@ class ProcessorConfig:
     seq_length: int = 128
     """longest instance, special tokens included"""
     tgt_seq_length: int | None = None
-    """longest target (mt); defaults to seq_length"""
+    """longest target (mt) or neighbour sentence (skipthought); defaults to seq_length"""
     pack: bool = True
     """mlm/lm/bilm: fill every instance across document boundaries (UER-py --full_sentences)"""
     short_seq_prob: float = 0.1
