@@ -1,6 +1,6 @@
 """Target family (UER paper §3.4), registered in ``TARGETS``: one file per target, named after it
-(``mlm``, ``lm``, ``bilm``, ``sp``, ``cls``, ``mt``, ``ae``); a model sums any set of them with
-weights. Every module of this folder is imported here, so a new target file registers itself."""
+(``mlm``, ``lm``, ``bilm``, ``sp``, ``cls``, ``mt``, ``ae``, ``skipthought``); a model sums any
+set of them with weights. Every module of this folder is imported here, so a new target file registers itself."""
 
 import importlib
 import pkgutil
