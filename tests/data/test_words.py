@@ -1,18 +1,25 @@
 # ruff: noqa: F811  (pytest fixtures imported from corpus_helpers are redefined as arguments)
-"""Chinese word boundaries: jieba words aligned with the tokens at preprocessing, carried by the
-``continues_word`` column."""
+"""Chinese whole-word masking: jieba words aligned with the tokens at preprocessing, carried by
+the ``continues_word`` column, and picked whole by the collator; shards without the column
+mask exactly as before."""
+
+import hashlib
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+import torch
 from corpus_helpers import en_tok, run_processor, zh_tok  # noqa: F401  (fixtures)
 from data_paths import REPO, data_file
 
-from uer_ray.data import PROCESSORS, ProcessorConfig
+from uer_ray.data import PROCESSORS, Collator, MaskingConfig, ProcessorConfig
 from uer_ray.data.corpus import SkipLog
+from uer_ray.data.masking import IGNORE
 from uer_ray.data.words import WORD_COLUMN, continues_word, word_lengths
-from uer_ray.tokenizers import build_tokenizer
+from uer_ray.tokenizers import build_tokenizer, load_tokenizer
 
 SENTENCE = "我们在北京大学学习自然语言处理"  # jieba: 我们 在 北京大学 学习 自然语言 处理
+LEGACY = REPO / "tests" / "fixtures" / "legacy" / "shards"
 
 
 def words(tok, text):
@@ -124,3 +131,88 @@ def test_jieba_is_quiet_and_loads_once_per_process():
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout == ""
+
+
+def _sentence_rows(tok, n=16):
+    """Rows of [CLS] SENTENCE [SEP] (twice in the second segment) with their word column."""
+    flat, _, cont = continues_word(tok, [SENTENCE])
+    ids = np.r_[tok.cls_id, flat, tok.sep_id, flat, flat, tok.sep_id].astype(np.int32)
+    words_col = np.r_[0, cont, 0, cont, cont, 0].astype(np.int8)
+    return [{"input_ids": ids, WORD_COLUMN: words_col} for _ in range(n)]
+
+
+@pytest.mark.parametrize("strategy", ["whole_word", "span"])
+def test_whole_word_masking_masks_whole_jieba_words(zh_tok, strategy):
+    rows = _sentence_rows(zh_tok)
+    cont = rows[0][WORD_COLUMN].astype(bool)
+    word_of = np.cumsum(~cont)  # word number of every position ([CLS]/[SEP] are words of their own)
+    sizes = np.bincount(word_of)
+    picked_sizes = []
+    for seed in range(40):
+        out = Collator.from_tokenizer(zh_tok, masking=MaskingConfig(strategy=strategy), seed=seed)(rows)
+        picked = (out["mlm_labels"] != IGNORE).numpy()
+        for row in picked:
+            hit = np.bincount(word_of[row], minlength=len(sizes))
+            assert ((hit == 0) | (hit == sizes)).all()  # every picked word entirely, never a part
+            picked_sizes += sizes[np.flatnonzero(hit)].tolist()
+        # the 80/10/10 choice is made once per word: a [MASK] never stops inside a word
+        ids = out["input_ids"].numpy()
+        for r in range(len(rows)):
+            for w in np.unique(word_of[picked[r]]):
+                masked = ids[r][word_of == w] == zh_tok.mask_id
+                assert masked.all() or not masked.any()
+    assert max(picked_sizes) == 4 and min(picked_sizes) == 1  # 北京大学 and 在 both get picked
+
+
+def test_token_masking_ignores_the_column(zh_tok):
+    rows = _sentence_rows(zh_tok)
+    bare = [{"input_ids": r["input_ids"]} for r in rows]
+    a = Collator.from_tokenizer(zh_tok, masking=MaskingConfig(), seed=2)(rows)
+    b = Collator.from_tokenizer(zh_tok, masking=MaskingConfig(), seed=2)(bare)
+    assert a.keys() == b.keys() and WORD_COLUMN not in a
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# masks drawn by the code before the column existed (seed 11, rank 1, three batches)
+BEFORE = {("legacy", "token"): "69529c6b4131b39d", ("legacy", "whole_word"): "bd976876224c91fc",
+          ("legacy", "span"): "bebac09b275da87a", ("en", "token"): "4027e6ce5af5d6e6",
+          ("en", "whole_word"): "ec16751e063245ea", ("en", "span"): "146b52a95c28a52b"}
+
+
+@pytest.mark.parametrize("name,strategy", sorted(BEFORE))
+def test_shards_without_the_column_mask_as_before(name, strategy, en_tok):
+    if name == "legacy":  # the committed legacy shard: char tokenizer, no segmentation
+        tok = load_tokenizer(LEGACY / "tokenizer")
+        rows = [{k: np.asarray(v) for k, v in r.items()}
+                for r in pq.read_table(LEGACY / "shard-00000.parquet").to_pylist()[:64]]
+    else:
+        tok = en_tok
+        lines = [x for x in data_file("corpora/wikitext2_valid.txt").read_text(encoding="utf-8")
+                 .split("\n") if x.strip()][:64]
+        rows = [{"input_ids": np.array([tok.cls_id] + ids[:126] + [tok.sep_id], np.int32)}
+                for ids in tok.encode_batch(lines)]
+    c = Collator.from_tokenizer(tok, masking=MaskingConfig(strategy=strategy), seed=11, rank=1)
+    h = hashlib.sha256()
+    for _ in range(3):
+        out = c(rows)
+        h.update(out["input_ids"].numpy().tobytes())
+        h.update(out["mlm_labels"].numpy().tobytes())
+    assert h.hexdigest()[:16] == BEFORE[(name, strategy)]
+
+
+def test_the_column_as_ray_data_hands_it(zh_tok):
+    """iter_torch_batches gives columns as object arrays of read-only arrays (or one 2-D array)."""
+    rows = _sentence_rows(zh_tok, n=4)
+    cols = {}
+    for k in rows[0]:
+        cols[k] = np.empty(len(rows), dtype=object)
+        for i, r in enumerate(rows):
+            v = r[k].copy()
+            v.flags.writeable = False
+            cols[k][i] = v
+    stacked = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    masking = MaskingConfig(strategy="whole_word")
+    ref = Collator.from_tokenizer(zh_tok, masking=masking, seed=4)(rows)
+    for batch in (cols, stacked):
+        out = Collator.from_tokenizer(zh_tok, masking=masking, seed=4)(batch)
+        assert all(torch.equal(out[k], ref[k]) for k in ref)

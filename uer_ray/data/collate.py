@@ -18,6 +18,7 @@ import torch
 from ray.data.collate_fn import NumpyBatchCollateFn
 
 from uer_ray.data.masking import Masker, MaskingConfig
+from uer_ray.data.words import WORD_COLUMN
 
 SCALAR_COLUMNS = ("is_next", "label")
 
@@ -51,7 +52,9 @@ class Collator:
 
     Returns ``input_ids`` (B,T) long, ``segment_ids`` (B,T) long, and when present ``is_next``
     (B,), ``label`` (B,), ``tgt_ids`` (B,T2) long; with masking also ``mlm_labels`` (B,T) long
-    (original id at picked positions, -100 elsewhere). See docs/contracts.md "Shards".
+    (original id at picked positions, -100 elsewhere). Whole-word and span masking take words
+    from the ``continues_word`` column when the rows have it, else from ``continuation`` (the
+    vocabulary's ``##`` pieces). See docs/contracts.md "Shards".
     """
 
     def __init__(self, pad_id: int, *, masking: MaskingConfig | None = None, vocab_size: int | None = None,
@@ -100,11 +103,20 @@ class Collator:
         return out, lengths
 
     def __call__(self, batch) -> dict[str, torch.Tensor]:
-        arrays, lengths = self.pad(batch)
+        cols = _columns(batch)
+        arrays, lengths = self.pad(cols)
         if self.masker is not None:
-            arrays["mlm_labels"] = self.masker(arrays["input_ids"], lengths, self.rng(self.step))
+            arrays["mlm_labels"] = self.masker(arrays["input_ids"], lengths, self.rng(self.step),
+                                               self._continues(cols))
         self.step += 1
         return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+    def _continues(self, cols) -> np.ndarray | None:
+        """(B,T) bool from the shards' ``continues_word`` column (word boundaries recorded at
+        preprocessing), when word-level masking has one to read; None otherwise."""
+        if self.masker.config.strategy == "token" or WORD_COLUMN not in cols:
+            return None
+        return _pad(_rows(cols[WORD_COLUMN]), 0)[0].astype(bool)
 
 
 class RayCollateFn(NumpyBatchCollateFn):
