@@ -38,6 +38,7 @@ from uer_ray.train.inputs import (
     check_buildable,
     check_model_names,
     check_targets,
+    check_word_masking,
     load_shard_info,
     model_config_for,
 )
@@ -164,7 +165,8 @@ def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     of the shard bytes per worker (token columns as int32) against ``CACHE_AUTO_BYTES``."""
     if o.cache_data != "auto":
         return o.cache_data == "on"
-    token_columns = sum(c in ("input_ids", "segment_ids", "tgt_ids") for c in manifest["columns"])
+    token_columns = sum(c in ("input_ids", "segment_ids", "tgt_ids", "continues_word")
+                        for c in manifest["columns"])
     estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.min_workers
     return estimate <= CACHE_AUTO_BYTES
 
@@ -327,6 +329,7 @@ def pretrain(
     info = load_shard_info(o.data, init=init, vocab=o.vocab)
     model_config = model_config_for(o.model, info, targets=o.targets, init=init)
     check_targets(model_config, info)
+    check_word_masking(o.masking, model_config, info)
     parameters = check_buildable(model_config)  # every config error here, before Ray starts
     run = run or _new_run(o)
     started = time.time()
