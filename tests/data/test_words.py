@@ -15,7 +15,14 @@ from data_paths import REPO, data_file
 from uer_ray.data import PROCESSORS, Collator, MaskingConfig, ProcessorConfig
 from uer_ray.data.corpus import SkipLog
 from uer_ray.data.masking import IGNORE
-from uer_ray.data.words import WORD_COLUMN, continues_word, word_lengths
+from uer_ray.data.words import (
+    WORD_COLUMN,
+    _by_offsets,
+    continues_word,
+    glued_pieces,
+    segment,
+    word_lengths,
+)
 from uer_ray.tokenizers import build_tokenizer, load_tokenizer
 
 SENTENCE = "我们在北京大学学习自然语言处理"  # jieba: 我们 在 北京大学 学习 自然语言 处理
@@ -70,6 +77,21 @@ def test_alignment_with_sentencepiece(spm_model):
     for s, c, i in zip(starts.tolist(), cont.tolist(), flat.tolist(), strict=True):
         if tok.id_to_token(i) != "▁":
             assert c == (s not in jieba_starts), (tok.id_to_token(i), s)
+
+
+@pytest.mark.parametrize("kind,vocab", [("wordpiece", "google_zh_vocab.txt"), ("char", "google_zh_vocab.txt"),
+                                        ("wordpiece", "google_uncased_en_vocab.txt")])
+def test_the_shortcut_gives_the_rule_of_the_offsets(kind, vocab):
+    """Texts whose ids are their words' ids end to end skip the character offsets: the flags
+    must be those the offsets give, on Chinese and mixed Chinese/English lines."""
+    tok = build_tokenizer(kind, vocab=data_file(f"vocab/{vocab}"))
+    lines = [x for rel, n in (("CLUECorpusSmall_bert_sampled.txt", 1500),
+                              ("news-commentary-v13-en-zh_sampled.txt", 400))
+             for x in data_file(f"corpora/{rel}").read_text(encoding="utf-8").split("\n")[:n]]
+    flat, offsets, cont = continues_word(tok, lines)
+    ids, offsets2, by_offsets = _by_offsets(tok, lines, segment(lines), glued_pieces(tok))
+    assert np.array_equal(flat, ids) and np.array_equal(offsets, offsets2)
+    assert np.array_equal(cont, by_offsets)
 
 
 @pytest.mark.parametrize("name", ["mlm", "bert", "cls"])
