@@ -238,3 +238,37 @@ def test_the_column_as_ray_data_hands_it(zh_tok):
     for batch in (cols, stacked):
         out = Collator.from_tokenizer(zh_tok, masking=masking, seed=4)(batch)
         assert all(torch.equal(out[k], ref[k]) for k in ref)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("cache", [False, True])
+def test_segmented_shards_through_ray_data_mask_whole_words(zh_tok, tmp_path, cache, ray_session):
+    """The training stream (Ray Data, streamed or cached, ``--cache-data``) brings the column to
+    the collator, which masks whole jieba words."""
+    import itertools
+
+    from uer_ray.train.batches import StreamConfig, micro_batches
+    from uer_ray.train.state import Position
+
+    _, table, _ = run_processor("mlm", zh_tok, "corpora/CLUECorpusSmall_sampled.txt", 60,
+                                seq_length=64, segment="jieba")
+    pq.write_table(table, tmp_path / "shard.parquet")
+    ds = ray_session.data.read_parquet(str(tmp_path / "shard.parquet"))
+    collator = Collator.from_tokenizer(zh_tok, masking=MaskingConfig(strategy="whole_word"), seed=1)
+    cfg = StreamConfig(batch_size=8, seed=1, shuffle_buffer=0, cache=cache)
+    rows = [(np.asarray(r["input_ids"]), np.asarray(r[WORD_COLUMN], bool)) for r in table.to_pylist()]
+    longest = 0
+    for _, _, batch in itertools.islice(micro_batches(ds, collator, Position(), cfg, rank=0), 4):
+        assert WORD_COLUMN not in batch
+        labels, inputs = batch["mlm_labels"].numpy(), batch["input_ids"].numpy()
+        for lab, inp in zip(labels, inputs, strict=True):
+            picked = lab != IGNORE
+            original = np.where(picked, lab, inp)
+            ids, cont = next((i, c) for i, c in rows if len(i) <= len(original)
+                             and np.array_equal(i, original[: len(i)]))
+            word_of = np.cumsum(~cont)
+            hit = np.bincount(word_of[picked[: len(ids)]], minlength=word_of.max() + 1)
+            sizes = np.bincount(word_of)
+            assert picked.any() and ((hit == 0) | (hit == sizes)).all()
+            longest = max(longest, int(sizes[hit > 0].max()))
+    assert longest >= 3
