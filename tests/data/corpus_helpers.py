@@ -28,5 +28,5 @@ def run_processor(name, tok, rel, n, tgt_tokenizer=None, seed=0, **config):
     lines = data_file(rel).read_text(encoding="utf-8").split("\n")[:n]
     proc = PROCESSORS.get(name)(tok, ProcessorConfig(**config), tgt_tokenizer)
     skips = SkipLog()
-    table = proc.process(rel, lines, list(range(1, len(lines) + 1)), np.random.default_rng(seed), skips)
+    table = proc.instances(rel, lines, list(range(1, len(lines) + 1)), np.random.default_rng(seed), skips)
     return lines, table, skips

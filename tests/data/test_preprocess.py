@@ -65,6 +65,23 @@ def test_bert_preprocess_command_writes_matching_manifest(bert_corpus, tmp_path,
         check_vocab(m, en_tok)
 
 
+def test_segment_jieba_writes_the_word_column_and_says_so(bert_corpus, tmp_path, capsys, ray_session):
+    out = tmp_path / "seg"
+    rc = cli_main(["preprocess", "--corpus", str(bert_corpus), "--processor", "bert",
+                   "--tokenizer", "wordpiece", "--vocab", str(data_file("vocab/google_zh_vocab.txt")),
+                   "--seq-length", "128", "--out", str(out), "--chunk-mb", "0.1", "--no-progress",
+                   "--segment", "jieba"])
+    assert rc == 0
+    assert "jieba word boundaries (column continues_word)" in capsys.readouterr().out
+    m = read_manifest(out)
+    assert m["columns"] == ["input_ids", "segment_ids", "is_next", "continues_word"]
+    assert m["config"]["segment"] == "jieba"
+    assert m["segmenter"]["name"] == "jieba" and m["segmenter"]["version"]
+    for rows in _rows(out):
+        assert all(len(r["continues_word"]) == len(r["input_ids"]) for r in rows)
+    assert set(read_shards(out).schema().names) == set(m["columns"])
+
+
 def test_same_seed_same_rows_other_seed_other_rows(bert_corpus, tmp_path, zh_tok, ray_session):
     def run(name, seed, workers):
         preprocess([bert_corpus], tmp_path / name, processor="bert", tokenizer=zh_tok,

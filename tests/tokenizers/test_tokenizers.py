@@ -72,6 +72,40 @@ def test_tokenizer_contract(kind, tokenizers, zh_slice, tmp_path):
     assert pickle.loads(pickle.dumps(tok)).encode_batch(lines) == ids
 
 
+@pytest.mark.parametrize("kind", ["char", "sentencepiece", "space", "wordpiece"])
+def test_encode_starts_gives_the_ids_and_where_each_token_starts(kind, tokenizers, zh_slice):
+    """Word segmentation (uer_ray.data.words) meets the tokens at these character indices."""
+    import unicodedata
+
+    import numpy as np
+
+    tok = tokenizers[kind]
+    lines = zh_slice.read_text(encoding="utf-8").split("\n")[:50] + ["", "  我们 hello，北京 "]
+    flat, offsets, starts = tok.encode_starts(lines)
+    ref_flat, ref_offsets = tok.encode_flat(lines)
+    assert np.array_equal(flat, ref_flat) and np.array_equal(offsets, ref_offsets)
+    assert len(starts) == len(flat) and starts.dtype == np.int64
+    for i, line in enumerate(lines):
+        s = starts[offsets[i]:offsets[i + 1]]
+        assert (np.diff(s) >= 0).all() and ((s >= 0) & (s < max(len(line), 1))).all()
+        for k, at in zip(range(offsets[i], offsets[i + 1]), s.tolist(), strict=True):
+            piece = tok.id_to_token(flat[k]).lstrip("▁").removeprefix("##")
+            if piece and flat[k] not in tok.special_ids.values():
+                if tok.id_to_token(flat[k]).startswith("▁"):  # SentencePiece: ▁ is the space before
+                    at += len(line[at:]) - len(line[at:].lstrip())
+                # the first character, as the tokenizer normalises it (case, width, accents)
+                first = unicodedata.normalize("NFKD", line[at].lower())[:1]
+                assert first == unicodedata.normalize("NFKD", piece.lower())[:1], (kind, piece, line[at:at + 9])
+
+
+def test_sentencepiece_starts_count_characters_of_the_text_given(spm_model):
+    tok = build_tokenizer("sentencepiece", spm_model=spm_model, lowercase=True)
+    text = "İ北京"  # lower-cased, İ becomes two characters
+    flat, _, starts = tok.encode_starts([text])
+    at = {tok.id_to_token(i).lstrip("▁"): s for i, s in zip(flat.tolist(), starts.tolist(), strict=True)}
+    assert at.get("北京", at.get("北")) == 1
+
+
 def test_special_tokens_in_text_are_kept_whole(tokenizers):
     tok = tokenizers["wordpiece"]
     assert tok.encode("我[MASK]你") == [tok.token_to_id("我"), tok.mask_id, tok.token_to_id("你")]

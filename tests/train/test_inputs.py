@@ -3,10 +3,18 @@ against the shard columns, the output folder against an earlier run."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from uer_ray.errors import MismatchError, UerRayError
-from uer_ray.train.inputs import check_targets, load_shard_info, model_config_for
+from uer_ray.train.inputs import (
+    check_targets,
+    check_word_masking,
+    load_shard_info,
+    model_config_for,
+)
 from uer_ray.train.pretrain import PretrainOptions, pretrain
 
 
@@ -76,3 +84,76 @@ def test_cache_estimate_counts_every_token_column():
     assert cache_data(opts, {"columns": ["input_ids", "segment_ids", "tgt_ids", "is_next"], "tokens": tokens})
     assert not cache_data(opts, {"columns": ["input_ids", "segment_ids", "prev_ids", "next_ids"],
                                  "tokens": tokens})
+
+
+def _shard_folder(root, tok, lines, segment=None):
+    """A one-shard mlm folder as preprocess writes it, made in-process (no Ray)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from uer_ray.data import PROCESSORS, ProcessorConfig
+    from uer_ray.data.corpus import SkipLog
+    from uer_ray.data.shards import MANIFEST
+
+    proc = PROCESSORS.get("mlm")(tok, ProcessorConfig(seq_length=32, segment=segment))
+    table = proc.instances("c.txt", lines, list(range(1, len(lines) + 1)), np.random.default_rng(0), SkipLog())
+    root.mkdir(parents=True)
+    pq.write_table(table, root / "shard-00000.parquet")
+    tok.save(root / "tokenizer")
+    manifest = {"format_version": 1, "processor": "mlm", "columns": proc.written_columns,
+                "seq_length": 32, "tokenizer": tok.describe(), "tokens": 1000,
+                "shards": [{"file": "shard-00000.parquet", "instances": table.num_rows}]}
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    return root
+
+
+LEGACY_SHARDS = Path(__file__).resolve().parents[1] / "fixtures" / "legacy" / "shards"
+MLM_ONLY = {"embedding": ["word", "pos", "seg"], "encoder": "transformer", "targets": {"mlm": 1.0},
+            "hidden_size": 32, "layers": 1, "heads": 2, "ffn_size": 64, "max_seq_length": 64}
+
+
+@pytest.mark.parametrize("strategy", ["whole_word", "span"])
+def test_word_masking_on_unsegmented_chinese_is_refused(strategy):
+    info = load_shard_info(LEGACY_SHARDS)  # Chinese, char tokenizer, no segmentation
+    config = model_config_for(MLM_ONLY, info, targets=None, init=None)
+    with pytest.raises(MismatchError, match=rf"^--masking {strategy}: \d+% of the tokens in .* are "
+                       r"Chinese, .*every word would be one character; run `run.py preprocess` "
+                       r"again with --segment jieba \(or use --masking token\)$"):
+        check_word_masking(strategy, config, info)
+    check_word_masking("token", config, info)  # token masking needs no words
+    lm = model_config_for({**MLM_ONLY, "targets": {"lm": 1.0}}, info, targets=None, init=None)
+    check_word_masking(strategy, lm, info)  # nothing is masked
+
+
+def test_word_masking_on_segmented_or_english_shards_goes_ahead(tmp_path):
+    from uer_testing import data_file
+
+    from uer_ray.tokenizers import build_tokenizer, load_tokenizer
+
+    zh = load_tokenizer(LEGACY_SHARDS / "tokenizer")
+    text = data_file("corpora/CLUECorpusSmall_sampled.txt").read_text(encoding="utf-8").split("\n")[:40]
+    segmented = load_shard_info(_shard_folder(tmp_path / "zh", zh, text, segment="jieba"))
+    assert "continues_word" in segmented.columns
+    check_word_masking("whole_word", model_config_for(MLM_ONLY, segmented, targets=None, init=None),
+                       segmented)
+    en = build_tokenizer("wordpiece", vocab=data_file("vocab/google_uncased_en_vocab.txt"))
+    text = data_file("corpora/wikitext2_valid.txt").read_text(encoding="utf-8").split("\n")[:80]
+    english = load_shard_info(_shard_folder(tmp_path / "en", en, text))
+    check_word_masking("whole_word", model_config_for(MLM_ONLY, english, targets=None, init=None),
+                       english)
+
+
+def test_pretrain_command_refuses_in_one_line_before_ray(tmp_path, capsys):
+    import ray
+
+    from uer_ray.cli import main as cli_main
+
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps(MLM_ONLY))
+    was_up = ray.is_initialized()
+    rc = cli_main(["pretrain", "--model", str(model), "--data", str(LEGACY_SHARDS),
+                   "--out", str(tmp_path / "run"), "--masking", "whole_word", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "--masking whole_word" in err and "--segment jieba" in err
+    assert ray.is_initialized() == was_up and not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ CASES = {"auto": None, "lower": True, "keep": False}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from uer_ray.data.processors import PROCESSORS
+    from uer_ray.data.words import SEGMENTERS
     from uer_ray.tokenizers import TOKENIZERS
 
     p = parser
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="mlm/lm/bilm: one document per instance instead of filling every instance")
     g.add_argument("--short-seq-prob", type=float, default=0.1, help="bert/sop: share of shorter instances")
     g.add_argument("--labels", help="cls: comma-separated label names in id order (default: integer labels)")
+    g.add_argument("--segment", choices=list(SEGMENTERS),
+                   help="record word boundaries from this segmenter (a continues_word column): "
+                   "pretrain --masking whole_word/span then masks whole Chinese words")
     g.add_argument("--tgt-tokenizer", choices=TOKENIZERS.names(), help="mt: target-side tokenizer")
     g.add_argument("--tgt-vocab", help="mt: target vocab.txt")
     g.add_argument("--tgt-spm-model", help="mt: target SentencePiece model")
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             seq_length=args.seq_length, tgt_seq_length=args.tgt_seq_length, pack=not args.no_pack,
             short_seq_prob=args.short_seq_prob,
             labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else None,
+            segment=args.segment,
         )
     except ValueError as e:
         raise InputError(str(e)) from None
@@ -90,5 +95,7 @@ def summary(m: dict, out: str) -> str:
         f"{tok['size']} entries) into {m['instances']} instances of at most {m['seq_length']} "
         f"tokens ({m['tokens']} tokens) in {len(m['shards'])} shard(s) under {out}, in "
         f"{m['seconds']:.1f} s ({rate / 1e6:.2f} M tokens/s); {skip_text}. "
-        f"manifest.json records the vocabulary (sha256 {tok['sha256'][:12]}), counts and skips."
+        f"manifest.json records the vocabulary (sha256 {tok['sha256'][:12]}), counts and skips"
+        + (f", and {m['segmenter']['name']} word boundaries (column continues_word)."
+           if m.get("segmenter") else ".")
     )

@@ -19,6 +19,7 @@ from ray.data.collate_fn import NumpyBatchCollateFn
 
 from uer_ray.data.masking import Masker, MaskingConfig
 from uer_ray.data.shards import SCALAR_COLUMNS
+from uer_ray.data.words import WORD_COLUMN
 
 
 def _rows(column: Any) -> list[np.ndarray]:
@@ -52,6 +53,8 @@ class Collator:
     present (``is_next`` (B,), ``label`` (B,)) and every other id-list column padded with
     pad_id to its own longest row (``tgt_ids`` (B,T2), ``prev_ids``/``next_ids``, ...); with
     masking also ``mlm_labels`` (B,T) long (original id at picked positions, -100 elsewhere).
+    Whole-word and span masking take words from the ``continues_word`` column when the rows
+    have it (it is not passed on), else from ``continuation`` (the vocabulary's ``##`` pieces).
     See docs/contracts.md "Shards".
     """
 
@@ -94,7 +97,7 @@ class Collator:
         else:  # one segment: 1 on real tokens
             out["segment_ids"] = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.int64)
         for k, column in cols.items():
-            if k in out:
+            if k in out or k == WORD_COLUMN:  # word boundaries serve masking only
                 continue
             if k in SCALAR_COLUMNS:
                 out[k] = np.array(column, dtype=np.int64).reshape(-1)  # a copy: may be read-only
@@ -103,11 +106,20 @@ class Collator:
         return out, lengths
 
     def __call__(self, batch) -> dict[str, torch.Tensor]:
-        arrays, lengths = self.pad(batch)
+        cols = _columns(batch)
+        arrays, lengths = self.pad(cols)
         if self.masker is not None:
-            arrays["mlm_labels"] = self.masker(arrays["input_ids"], lengths, self.rng(self.step))
+            arrays["mlm_labels"] = self.masker(arrays["input_ids"], lengths, self.rng(self.step),
+                                               self._continues(cols))
         self.step += 1
         return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+    def _continues(self, cols) -> np.ndarray | None:
+        """(B,T) bool from the shards' ``continues_word`` column (word boundaries recorded at
+        preprocessing), when word-level masking has one to read; None otherwise."""
+        if self.masker.config.strategy == "token" or WORD_COLUMN not in cols:
+            return None
+        return _pad(_rows(cols[WORD_COLUMN]), 0)[0].astype(bool)
 
 
 class RayCollateFn(NumpyBatchCollateFn):

@@ -2,8 +2,10 @@
 
 - ``token``: BERT (Devlin et al., 2019): 15% of the tokens are picked; of those 80% become
   ``[MASK]``, 10% a random token, 10% stay as they are.
-- ``whole_word``: the same, but a word (a token plus its ``##`` continuations) is picked whole
-  (BERT's whole-word-masking release); the 80/10/10 choice is made once per word.
+- ``whole_word``: the same, but a word (a token plus its ``##`` continuations, or a jieba word
+  where the shards record them: ``uer_ray.data.words``) is picked whole (BERT's
+  whole-word-masking release; Cui et al., 2019, for Chinese); the 80/10/10 choice is made once
+  per word.
 - ``span``: SpanBERT (Joshi et al., 2020): spans of whole words with lengths drawn from a
   geometric distribution (p=0.2, clipped at 10 words) until the budget is used; the 80/10/10
   choice is made once per span.
@@ -54,7 +56,7 @@ class Masker:
 
     ``never`` are ids never picked (pad, cls, sep); ``continuation`` is a bool array over the
     vocabulary marking ``##`` pieces (needed by whole_word and span; without it every token is
-    its own word).
+    its own word). A batch may bring its own word structure instead (``continues``, below).
     """
 
     def __init__(self, config: MaskingConfig, *, vocab_size: int, mask_id: int, never: list[int],
@@ -66,8 +68,11 @@ class Masker:
         self.random_pool = np.setdiff1d(np.arange(vocab_size, dtype=np.int64), special)
         self.continuation = None if continuation is None else np.asarray(continuation, dtype=bool)
 
-    def __call__(self, ids: np.ndarray, lengths: np.ndarray, rng: np.random.Generator):
-        """ids (B,T) int64 (modified in place) → labels (B,T) int64 with IGNORE off-target."""
+    def __call__(self, ids: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
+                 continues: np.ndarray | None = None):
+        """ids (B,T) int64 (modified in place) → labels (B,T) int64 with IGNORE off-target.
+        ``continues`` (B,T) bool: the token continues the word of the token before it (the
+        shards' ``continues_word`` column); None: words from the vocabulary's ``continuation``."""
         B, T = ids.shape
         valid = (np.arange(T)[None, :] < lengths[:, None]) & ~np.isin(ids, self.never)
         budget = np.where(valid.any(1), np.maximum(1, np.rint(valid.sum(1) * self.config.prob)), 0)
@@ -77,18 +82,24 @@ class Masker:
         else:
             unit = np.full((B, T), -1, dtype=np.int64)
             for b in range(B):
-                self._pick_words(ids[b], valid[b], int(budget[b]), unit[b], b * T, rng)
+                cont = self._continues(ids[b]) if continues is None else continues[b]
+                self._pick_words(cont, valid[b], int(budget[b]), unit[b], b * T, rng)
             picked = unit >= 0
         labels = np.where(picked, ids, IGNORE)
         self._corrupt(ids, unit, picked, rng)
         return labels
 
-    def _pick_words(self, row, valid, budget, unit_out, base, rng):
+    def _continues(self, row):
+        if self.continuation is None:
+            return np.zeros(len(row), dtype=bool)
+        return self.continuation[row]
+
+    def _pick_words(self, continues, valid, budget, unit_out, base, rng):
         """Pick whole words (or geometric spans of words) of one row; write unit ids."""
         pos = np.flatnonzero(valid)
         if budget == 0 or len(pos) == 0:
             return
-        cont = self.continuation[row[pos]] if self.continuation is not None else np.zeros(len(pos), bool)
+        cont = continues[pos]
         # a word starts at a non-continuation token or after a gap (a [SEP], say)
         starts = np.flatnonzero(~cont | np.r_[True, np.diff(pos) != 1])
         ends = np.r_[starts[1:], len(pos)]

@@ -26,6 +26,7 @@ from uer_ray.config import to_dict
 from uer_ray.data.corpus import Chunk, SkipLog, check_files, chunk_size_for, plan_chunks, read_chunk
 from uer_ray.data.processors import PROCESSORS, Processor, ProcessorConfig
 from uer_ray.data.shards import FORMAT_VERSION, MANIFEST
+from uer_ray.data.words import segmenter_info
 from uer_ray.errors import InputError
 from uer_ray.tokenizers import Tokenizer
 
@@ -87,7 +88,7 @@ def process_chunk(row: dict, *, processor: Processor, out_dir: str, seed: int, m
     skips = SkipLog()
     lines, numbers = read_chunk(chunk, skips, max_line_chars)
     rng = np.random.default_rng([seed, chunk.index])
-    table = processor.process(chunk.path, lines, numbers, rng, skips)
+    table = processor.instances(chunk.path, lines, numbers, rng, skips)
     name = ""
     if table.num_rows:
         name = f"shard-{chunk.index:05d}.parquet"
@@ -137,7 +138,7 @@ def _manifest(proc, config, seed, sources, results, tok, tgt_tok) -> dict:
     manifest = {
         "format_version": FORMAT_VERSION,
         "processor": proc.name,
-        "columns": list(proc.columns),
+        "columns": proc.written_columns,
         "seq_length": config.seq_length,
         "config": to_dict(config),
         "seed": seed,
@@ -150,6 +151,8 @@ def _manifest(proc, config, seed, sources, results, tok, tgt_tok) -> dict:
         "shards": [{"file": r["file"], "instances": r["instances"], "tokens": r["tokens"]}
                    for r in results if r["file"]],
     }
+    if config.segment is not None:
+        manifest["segmenter"] = segmenter_info(config.segment)
     if "tgt_ids" in proc.columns:
         manifest["tgt_tokenizer"] = (tgt_tok or tok).describe()
         manifest["tgt_tokens"] = sum(r["tgt_tokens"] for r in results)

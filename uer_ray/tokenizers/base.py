@@ -118,6 +118,12 @@ class Tokenizer:
         Arrow list columns and the processors use."""
         return flatten(self.encode_batch(texts))
 
+    def encode_starts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``encode_flat(texts)`` plus, per token, the index of its first character in its text
+        (int64): where word segmentation meets the tokens (``uer_ray.data.words``)."""
+        raise InputError(f"the {self.kind} tokenizer does not say where its tokens start in the "
+                         "text, which word segmentation (--segment) needs")
+
     @functools.cached_property
     def special_ids(self) -> dict[str, int]:
         """``{pad, unk, cls, sep, mask} -> id``; an error names the missing token."""
@@ -281,6 +287,13 @@ class VocabTokenizer(Tokenizer):
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         encs = self._rust.encode_batch_fast(texts, add_special_tokens=False)
         return [e.ids for e in encs]
+
+    def encode_starts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # the Rust pipeline's character offsets (into the text as given, before normalising)
+        encs = self._rust.encode_batch(list(texts), add_special_tokens=False)
+        flat, offsets = flatten([e.ids for e in encs])
+        starts = np.fromiter((o[0] for e in encs for o in e.offsets), dtype=np.int64, count=len(flat))
+        return flat, offsets, starts
 
     def decode(self, ids: list[int]) -> str:
         return self.joiner.join(self._tokens[int(i)] for i in ids)

@@ -18,7 +18,7 @@ import sentencepiece as spm
 
 from uer_ray.atomic import atomic_file
 from uer_ray.errors import InputError
-from uer_ray.tokenizers.base import TOKENIZERS, Tokenizer
+from uer_ray.tokenizers.base import TOKENIZERS, Tokenizer, flatten
 
 
 @TOKENIZERS.register("sentencepiece")
@@ -51,6 +51,18 @@ class SentencePieceTokenizer(Tokenizer):
         if self.lowercase:
             texts = [t.lower() for t in texts]
         return self._sp.encode(list(texts), out_type=int)
+
+    def encode_starts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        texts = list(texts)
+        prepped = [self._prep(t) for t in texts]
+        try:
+            protos = self._sp.encode(prepped, return_type="proto")
+        except TypeError:  # sentencepiece releases before return_type
+            protos = self._sp.encode(prepped, out_type="immutable_proto")
+        flat, offsets = flatten([[p.id for p in s.pieces] for s in protos])
+        starts = [_char_starts(t, p, [q.begin for q in s.pieces])
+                  for t, p, s in zip(texts, prepped, protos, strict=True)]
+        return flat, offsets, np.concatenate(starts + [np.zeros(0, np.int64)])
 
     def decode(self, ids: list[int]) -> str:
         return self._sp.decode([int(i) for i in ids])
@@ -105,3 +117,15 @@ class SentencePieceTokenizer(Tokenizer):
             return spm.SentencePieceProcessor(model_file=str(out)).get_piece_size()
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _char_starts(text: str, prepped: str, begins: list[int]) -> np.ndarray:
+    """SentencePiece's byte offsets into ``prepped`` (``text`` lower-cased or not) → character
+    indices into ``text``."""
+    raw = np.frombuffer(prepped.encode("utf-8"), dtype=np.uint8)
+    char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1  # UTF-8 continuation bytes are 10xxxxxx
+    at = np.minimum(np.asarray(begins, dtype=np.int64), max(len(raw) - 1, 0))
+    starts = char_of_byte[at] if len(raw) else np.zeros(len(begins), np.int64)
+    if len(prepped) != len(text):  # lower-casing changed the length (a rare letter such as İ)
+        starts = np.repeat(np.arange(len(text)), [len(c.lower()) for c in text])[starts]
+    return starts.astype(np.int64)

@@ -160,6 +160,29 @@ def check_targets(model_config: dict, info: ShardInfo) -> None:
     check_targets_fit(model_config)
 
 
+def check_word_masking(strategy: str, model_config: dict, info: ShardInfo) -> None:
+    """``whole_word``/``span`` masking needs words: the vocabulary's ``##``/``▁`` pieces, which
+    Chinese text does not have (every character is a token of its own), or the jieba word
+    boundaries that ``preprocess --segment jieba`` records. Refused on shards without them
+    whose sample holds at least ``CJK_LIMIT`` Chinese tokens, rather than masking characters."""
+    from uer_ray.data import shard_files
+    from uer_ray.data.words import CJK_LIMIT, WORD_COLUMN, cjk_share, sample_ids
+    from uer_ray.targets import TARGETS
+
+    if strategy == "token" or WORD_COLUMN in info.columns:
+        return
+    if not any(TARGETS.get(t).needs_masking for t in model_config["targets"]):
+        return
+    share = cjk_share(sample_ids(shard_files(info.path, info.manifest)), info.tokenizer)
+    if share >= CJK_LIMIT:
+        raise MismatchError(
+            f"--masking {strategy}: {share:.0%} of the tokens in {info.path} are Chinese, which "
+            f"the {info.tokenizer.kind} vocabulary cannot group into words and the shards record "
+            "no word boundaries, so every word would be one character; run `run.py preprocess` "
+            "again with --segment jieba (or use --masking token)"
+        )
+
+
 def writers_of(column: str) -> str:
     """``processor X or Y``: the processors whose shards hold ``column``."""
     from uer_ray.data import PROCESSORS

@@ -38,6 +38,7 @@ from uer_ray.train.inputs import (
     check_buildable,
     check_model_names,
     check_targets,
+    check_word_masking,
     load_shard_info,
     model_config_for,
 )
@@ -330,6 +331,7 @@ def pretrain(
     info = load_shard_info(o.data, init=init, vocab=o.vocab)
     model_config = model_config_for(o.model, info, targets=o.targets, init=init)
     check_targets(model_config, info)
+    check_word_masking(o.masking, model_config, info)
     parameters = check_buildable(model_config)  # every config error here, before Ray starts
     run = run or _new_run(o)
     started = time.time()

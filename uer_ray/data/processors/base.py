@@ -27,6 +27,7 @@ from uer_ray.data.instances import (
     segment_column,
     wrap_documents,
 )
+from uer_ray.data.words import SEGMENTERS, WORD_COLUMN, WordMarking, split_word_flags
 from uer_ray.registry import Registry
 from uer_ray.tokenizers import Tokenizer
 
@@ -45,6 +46,9 @@ class ProcessorConfig:
     """bert/sop: share of instances with a random shorter target length (BERT)"""
     labels: tuple[str, ...] | None = None
     """cls: label names in id order; None means labels are already integers"""
+    segment: str | None = None
+    """word segmenter (``jieba``) whose word boundaries go into the ``continues_word`` column,
+    for whole-word masking of Chinese (``uer_ray.data.words``); None: no column"""
 
     def __post_init__(self):
         if self.seq_length < 8:
@@ -53,6 +57,8 @@ class ProcessorConfig:
             raise ValueError(f"tgt_seq_length must be at least 3, got {self.tgt_seq_length}")
         if not 0 <= self.short_seq_prob <= 1:
             raise ValueError(f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
+        if self.segment is not None and self.segment not in SEGMENTERS:
+            raise ValueError(f"unknown word segmenter {self.segment!r}; known: {', '.join(SEGMENTERS)}")
 
 
 class Processor:
@@ -70,7 +76,9 @@ class Processor:
     line_format: ClassVar[str] = "one document"
 
     def __init__(self, tokenizer: Tokenizer, config: ProcessorConfig, tgt_tokenizer: Tokenizer | None = None):
-        self.tok = tokenizer
+        # with segmentation the ids of ``self.tok`` carry word flags (uer_ray.data.words): a
+        # processor moves ids around and never computes with them
+        self.tok = tokenizer if config.segment is None else WordMarking(tokenizer, config.segment)
         self.config = config
         self.tgt_tok = tgt_tokenizer or tokenizer
         self.cls_id, self.sep_id = tokenizer.cls_id, tokenizer.sep_id
@@ -79,8 +87,21 @@ class Processor:
                 rng: np.random.Generator, skips: SkipLog) -> pa.Table:
         raise NotImplementedError
 
+    def instances(self, path: str, lines: list[str], line_nos: list[int],
+                  rng: np.random.Generator, skips: SkipLog) -> pa.Table:
+        """``process``, and with segmentation the word flags moved from the ids into the
+        ``continues_word`` column: the table a shard holds."""
+        table = self.process(path, lines, line_nos, rng, skips)
+        return table if self.config.segment is None else split_word_flags(table)
+
+    @property
+    def written_columns(self) -> list[str]:
+        """The columns of this processor's shards: ``columns``, and ``continues_word`` when it
+        segments."""
+        return list(self.columns) + ([WORD_COLUMN] if self.config.segment is not None else [])
+
     def describe(self) -> dict:
-        return {"name": self.name, "columns": list(self.columns)}
+        return {"name": self.name, "columns": self.written_columns}
 
     def _documents(self, path, lines, line_nos, skips) -> tuple[np.ndarray, np.ndarray]:
         """Ids of the non-empty lines (one document each), skipping empty ones."""
