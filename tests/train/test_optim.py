@@ -100,3 +100,77 @@ def test_bad_arguments():
         )
     with pytest.raises(ValueError, match="learning rate"):
         build_optimizer(_Tiny(), lr=0.0)
+
+
+def _reference_bert_adamw(params, grads_per_step, lrs, *, weight_decay, betas=(0.9, 0.999), eps=1e-6):
+    """The update of UER-py's ``AdamW(correct_bias=False)`` (and Google's BERT optimizer), written
+    out: m, v moving averages without bias correction, and decoupled decay at the step's lr.
+    UER-py decays after the Adam step, torch before it: the two differ by lr²·wd·update, so the
+    reference decays first, as every torch AdamW does."""
+    params = [p.clone() for p in params]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    for grads, lr in zip(grads_per_step, lrs):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m[i] = betas[0] * m[i] + (1 - betas[0]) * g
+            v[i] = betas[1] * v[i] + (1 - betas[1]) * g * g
+            p -= lr * weight_decay * p
+            p -= lr * m[i] / (v[i].sqrt() + eps)
+    return params
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_default_update_is_uer_py_without_bias_correction(weight_decay):
+    """The default optimiser takes UER-py's steps (no bias correction), through warm-up and decay,
+    eps and weight decay included; its first step is ~3.16x torch AdamW's."""
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(5, 3))
+    model = nn.Module()
+    model.w = w
+    opt = build_optimizer(model, lr=1e-2, weight_decay=weight_decay)
+    opt.param_groups[0]["eps"] = 1e-6  # UER-py's eps
+    sched = build_scheduler(opt, kind="linear", warmup_steps=3, total_steps=12)
+    start = w.detach().clone()
+    grads, lrs = [], []
+    for _ in range(12):
+        g = torch.randn(5, 3)
+        grads.append([g])
+        lrs.append(opt.param_groups[0]["lr"])
+        w.grad = g.clone()
+        opt.step()
+        sched.step()
+    (expected,) = _reference_bert_adamw([start], grads, lrs, weight_decay=weight_decay)
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-5, atol=1e-6)
+    assert opt.param_groups[0]["eps"] == 1e-6 and opt.param_groups[0]["weight_decay"] == weight_decay
+
+    # the first update: uncorrected |Δ| = lr·0.1/sqrt(0.001) ≈ 3.16·lr, torch AdamW's ≈ lr
+    steps = {}
+    for correction in (False, True):
+        p = nn.Parameter(torch.ones(4))
+        holder = nn.Module()
+        holder.p = p
+        o = build_optimizer(holder, lr=1e-3, weight_decay=0.0, bias_correction=correction)
+        p.grad = torch.full((4,), 0.5)
+        o.step()
+        steps[correction] = float((1 - p.detach()).abs().mean())
+    assert steps[True] == pytest.approx(1e-3, rel=1e-3)
+    assert steps[False] == pytest.approx(1e-3 * 0.1 / math.sqrt(0.001), rel=1e-3)
+
+
+def test_bias_correction_true_is_torch_adamw():
+    torch.manual_seed(1)
+    a, b = nn.Parameter(torch.randn(6)), None
+    b = nn.Parameter(a.detach().clone())
+    ma, mb = nn.Module(), nn.Module()
+    ma.w, mb.w = a, b
+    ours = build_optimizer(ma, lr=3e-3, weight_decay=0.0, bias_correction=True)
+    ref = torch.optim.AdamW([b], lr=3e-3, weight_decay=0.0)
+    for _ in range(5):
+        g = torch.randn(6)
+        a.grad, b.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+    torch.testing.assert_close(a.detach(), b.detach())
+    # the state is torch's: it loads into either class
+    ours_default = build_optimizer(ma, lr=3e-3, weight_decay=0.0)
+    ours_default.load_state_dict(ours.state_dict())

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "for a pre-trained transformer, 1e-4 for a fresh one, 1e-3 for other encoders)")
     add(g, "--warmup", type=float, help="fraction of steps to warm up")
     add(g, "--weight-decay", type=float)
+    add(g, "--adam-bias-correction", action="store_true",
+        help="bias-correct Adam's moments as torch's AdamW does (default: BERT's and UER-py's "
+        "update, without correction: larger first steps)")
     add(g, "--seq-length", type=int)
     add(g, "--patience", type=int,
         help="stop after this many epochs without a better dev score (0: never)")

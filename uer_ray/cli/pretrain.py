@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add(g, "--grad-accum", type=int, help="micro-batches per update")
     add(g, "--lr", type=float, help="peak learning rate (AdamW)")
     add(g, "--weight-decay", type=float)
+    add(g, "--adam-bias-correction", action="store_true",
+        help="bias-correct Adam's moments as torch's AdamW does (default: BERT's and UER-py's "
+        "update, without correction: larger first steps)")
     add(g, "--warmup", type=float, help="warm-up: a fraction of --steps if < 1, else steps")
     add(g, "--schedule", choices=["linear", "cosine", "constant"])
     add(g, "--clip", type=float, help="gradient-norm clip (0: off)")

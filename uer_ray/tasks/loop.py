@@ -38,6 +38,8 @@ class Hyperparameters:
     warmup: float = 0.1
     """fraction of the optimiser steps spent warming up"""
     weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    """torch's AdamW; False: BERT's and UER-py's update (``optim.BertAdamW``)"""
     grad_accum: int = 1
     """micro-batches per optimiser step"""
     max_grad_norm: float = 1.0

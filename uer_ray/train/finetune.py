@@ -65,6 +65,8 @@ class FinetuneOptions(StageOptions):
     transformer, 1e-4 for a fresh one, 1e-3 for recurrent and convolutional encoders)"""
     warmup: float = 0.1
     weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    """torch's AdamW (True), or BERT's and UER-py's update without bias correction"""
     seq_length: int = 128
     patience: int = 0
     seed: int = 7
@@ -230,7 +232,8 @@ def prepare(o: FinetuneOptions) -> Prepared:
         ft.freeze_encoder()
     hp = Hyperparameters(
         epochs=o.epochs, batch_size=o.batch_size, lr=resolve_lr(o.lr, model, bool(init)),
-        warmup=o.warmup, weight_decay=o.weight_decay, grad_accum=o.grad_accum,
+        warmup=o.warmup, weight_decay=o.weight_decay,
+        adam_bias_correction=o.adam_bias_correction, grad_accum=o.grad_accum,
         patience=o.patience, seed=o.seed, freeze=o.freeze)
     files = {split: {"path": str(Path(p).absolute()), "rows": len(rows[split])}
              for split, p in paths.items() if p}

@@ -69,6 +69,8 @@ class PretrainOptions(StageOptions):
     """rows per worker per micro-batch; the effective batch is batch_size × grad_accum × workers"""
     lr: float = 1e-4
     weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    """torch's AdamW (True), or BERT's and UER-py's update without bias correction"""
     warmup: float = 0.1
     """a fraction of ``steps`` when below 1, else a number of steps"""
     schedule: str = "linear"
@@ -227,6 +229,8 @@ def _resume(o: PretrainOptions, explicit: Collection[str] | None) -> Resumed:
         raise OptionsError(f"{o.out}: no run to resume (run.json missing); drop --resume")
     run = json.loads(run_file.read_text(encoding="utf-8"))
     stored = PretrainOptions.from_dict(run["options"], path=f"{run_file}: options")
+    if "adam_bias_correction" not in run["options"]:  # stored before the option: torch's AdamW
+        stored = replace(stored, adam_bias_correction=True)
     given = _given(o, explicit) - OPERATIONAL - {"out", "steps"}
     differ = [f"{k} (stored {getattr(stored, k)!r}, given {getattr(o, k)!r})" for k in sorted(given)
               if getattr(o, k) != getattr(stored, k)]
@@ -284,7 +288,7 @@ def worker_spec(o: PretrainOptions, info: ShardInfo, model_config: dict,
     return PretrainSpec(
         model_config=model_config, tokenizer=info.tokenizer, init=init, masking=masking,
         schedule=Schedule(steps=o.steps, lr=o.lr, weight_decay=o.weight_decay,
-                          warmup_steps=o.warmup_steps, kind=o.schedule, clip=o.clip,
+                          adam_bias_correction=o.adam_bias_correction, warmup_steps=o.warmup_steps, kind=o.schedule, clip=o.clip,
                           grad_accum=o.grad_accum),
         stream=StreamConfig(batch_size=o.batch_size, seed=o.seed, shuffle_buffer=o.shuffle_buffer,
                             cache=cache_data(o, info.manifest)),

@@ -23,6 +23,8 @@ class Schedule:
     steps: int
     lr: float
     weight_decay: float
+    adam_bias_correction: bool
+    """torch's AdamW; False: BERT's and UER-py's update (``optim.BertAdamW``)"""
     warmup_steps: int
     kind: str
     """linear, cosine or constant (``optim.build_scheduler``)"""

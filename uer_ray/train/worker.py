@@ -41,7 +41,8 @@ def pretrain_worker(spec: PretrainSpec, link: WorkerLink) -> None:
         model.compile()  # in place: parameter names (and checkpoints) stay the same
     net = _parallel(model, device, world)
     sched = spec.schedule
-    optimizer = build_optimizer(model, lr=sched.lr, weight_decay=sched.weight_decay)
+    optimizer = build_optimizer(model, lr=sched.lr, weight_decay=sched.weight_decay,
+                                bias_correction=sched.adam_bias_correction)
     scheduler = build_scheduler(optimizer, kind=sched.kind, warmup_steps=sched.warmup_steps,
                                 total_steps=sched.steps)
     pos = st.Position()
