@@ -184,8 +184,6 @@ def _build(path: Path, raw: dict, sha: str) -> Recipe:
     corpora = _corpora(raw["corpora"], f"{f}: corpora", base)
     defaults = _training(raw.get("defaults") or {}, f"{f}: defaults")
     models = _models(raw["models"], f"{f}: models", base, defaults)
-    if "grid" not in raw and "runs" not in raw:
-        raise RecipeError(f"{f}: say what to build: a grid (corpora × models) or a runs list")
     shared = _aliases(raw.get("aliases"), f"{f}: aliases")
     runs = []
     if "grid" in raw:
@@ -202,6 +200,8 @@ def _build(path: Path, raw: dict, sha: str) -> Recipe:
             default_name(c, m, models[m], f)
         own = _aliases(spec.get("aliases"), f"{where}.aliases")
         runs.append(Run(name, c, m, tuple(dict.fromkeys(shared + own))))
+    if not runs:
+        raise RecipeError(f"{f}: say what to build: a grid (corpora × models) or a runs list")
     seen: dict[str, Run] = {}
     for run in runs:
         if run.name in seen:
