@@ -247,7 +247,7 @@ def _schedule(recipe: Recipe, todo: list[tuple[Run, str]], shards: dict[str, str
         f"({cpus:g} logical CPUs in the cluster).", flush=True)
     waiting = list(todo)
     running: dict[Any, tuple[Run, float]] = {}
-    rows, last = [], time.time()
+    rows, last, shown = [], time.time(), {}
     while waiting or running:
         while waiting and len(running) < k:
             run, key = waiting.pop(0)
@@ -262,7 +262,12 @@ def _schedule(recipe: Recipe, todo: list[tuple[Run, str]], shards: dict[str, str
         if time.time() - last >= PROGRESS_S:
             last = time.time()
             for run, t0 in running.values():
-                say(_progress_line(out / "runs" / run.name, run, recipe, t0), flush=True)
+                line = _progress_line(out / "runs" / run.name, run, recipe, t0)
+                state, age = shown.get(run.name, (None, 0.0))
+                # a line when the run moved on, else every few minutes (it is still there)
+                if line.rpartition(",")[0] != state or last - age >= 10 * PROGRESS_S:
+                    shown[run.name] = (line.rpartition(",")[0], last)
+                    say(line, flush=True)
     return rows
 
 
