@@ -18,7 +18,7 @@ from uer_ray.errors import InputError, MismatchError
 
 RECORD_FORMAT = "uer_ray.result/1"
 RECORD_FILE = "metrics.json"
-STAGES = ("pretrain", "finetune", "search")
+STAGES = ("pretrain", "finetune", "search", "recipe")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,4 +1,4 @@
-"""``python run.py zoo {list,show,publish,alias,lineage,diff,verify,export,import,remove,gc}``: the
+"""``python run.py zoo {list,show,publish,alias,lineage,diff,verify,export,import,remove,gc,build}``: the
 model zoo from the command line. ``--zoo URI`` (or ``$UER_RAY_ZOO``) picks the store: a folder,
 ``file://``, ``s3://bucket/prefix?endpoint_override=host:port`` or ``gs://...``; the default is
 ``~/.cache/uer_ray/zoo``. See docs/zoo.md."""
@@ -74,6 +74,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--older-than", type=float, default=1.0, metavar="HOURS",
                    help="only folders untouched this long (younger ones may still be publishing); default 1")
     q.add_argument("--dry-run", action="store_true")
+    q = cmd("build", "pre-train a recipe's grid of corpus x model and publish each run (recipes/*.yaml)")
+    q.add_argument("recipe", metavar="RECIPE", help="recipe YAML (recipes/*.yaml)")
+    q.add_argument("--out", help="work folder: shards, run folders, build record (default runs/recipes/<name>)")
+    q.add_argument("--force", action="store_true", help="train and publish again runs the zoo already has")
+    q.add_argument("--only", nargs="+", default=[], metavar="NAME", help="only these runs (entry names)")
+    q.add_argument("--max-concurrent", type=int, help="runs at once (default: one per two logical CPUs)")
+    q.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
+    q.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,6 +274,16 @@ def do_gc(store: Zoo, args) -> int:
     return 0
 
 
+def do_build(store: Zoo, args) -> int:
+    from uer_ray.zoo.build import BuildOptions, build
+
+    record = build(BuildOptions(recipe=args.recipe, zoo=store.uri, out=args.out, force=args.force,
+                                only=list(args.only), max_concurrent=args.max_concurrent,
+                                address=args.address, wandb_mode=args.wandb_mode,
+                                progress=not args.quiet))
+    return 1 if record["results"]["failed"] else 0
+
+
 ACTIONS = {"list": do_list, "show": do_show, "publish": do_publish, "alias": do_alias,
            "lineage": do_lineage, "diff": do_diff, "verify": do_verify, "export": do_export,
-           "import": do_import, "remove": do_remove, "gc": do_gc}
+           "import": do_import, "remove": do_remove, "gc": do_gc, "build": do_build}

@@ -17,32 +17,97 @@ from uer_ray.tune.space import NO_STAGE2, SearchSpace, read_space
 CHECK_VOCAB = 1000
 
 
-def load_space(path: str | Path, *, check_builds: bool = True) -> SearchSpace:
-    """Read a search-space file and check all of it (``check_builds=False``: only the file)."""
+def load_space(path: str | Path, *, check_builds: bool = True, zoo: str | None = None) -> SearchSpace:
+    """Read a search-space file and check all of it (``check_builds=False``: only the file).
+    Stage-1 ``zoo:`` references resolve in ``zoo`` (default: UER_RAY_ZOO, else the cache):
+    each entry is fetched and verified, and the returned space names it by version."""
     space = read_space(path)
     if check_builds:
-        check_space(space)
+        space = check_space(space, zoo=zoo)
     return space
 
 
-def check_space(space: SearchSpace) -> None:
+def check_space(space: SearchSpace, *, zoo: str | None = None) -> SearchSpace:
+    """Check the space; returns it with its stage-1 ``zoo:`` references pinned to versions."""
     f = space.path
     _check_task(space)
     _check_files(space)
+    space, folders = stage1_folders(space, zoo)
     for key in ("searcher", "scheduler"):
         allowed = {"searcher": ("random", "grid", "optuna"), "scheduler": ("asha", "fifo")}[key]
         if getattr(space.budget, key) not in allowed:
             raise SpaceError(f"{f}: budget.{key}: {getattr(space.budget, key)!r} is not one of "
                              f"{', '.join(allowed)}")
-    if space.stage1 != "scratch" and space.vocabulary:
-        raise SpaceError(f"{f}: vocabulary: a space whose stage 1 is a checkpoint uses its "
-                         "tokenizer; drop the vocabulary section")
-    if space.stage1 == "scratch" and not space.vocabulary:
+    if folders and space.vocabulary:
+        raise SpaceError(f"{f}: vocabulary: a space whose encoders start from stage-1 checkpoints "
+                         "uses their tokenizer; drop the vocabulary section")
+    if not folders and not space.vocabulary:
         raise SpaceError(f"{f}: vocabulary: models trained from scratch need one (tokenizer "
                          "and file, or tokenizer and size to build it from the data)")
-    vocab = _vocab_size(space)
+    vocab = _shared_tokenizer(space, folders).vocab_size if folders else _vocab_size(space)
     for enc_name, set_name in space.combinations():
-        _check_build(space, enc_name, set_name, vocab)
+        _check_build(space, enc_name, set_name, vocab, folders.get(enc_name))
+    return space
+
+
+def stage1_folders(space: SearchSpace, zoo: str | None = None) -> tuple[SearchSpace, dict[str, Path]]:
+    """The local checkpoint folder of every encoder that starts from one (``zoo:`` entries
+    fetched and verified, ``pretrain --out`` folders as their ``final/``), and the space with
+    its ``zoo:`` references pinned to the version they named now (so that every trial starts
+    from the same weights while ``latest`` moves on). Encoders either all start from a
+    checkpoint or none does: the trials share one tokenizer."""
+    from dataclasses import replace
+
+    from uer_ray.models.checkpoint import checkpoint_folder
+    from uer_ray.zoo import Zoo, is_zoo_ref, resolve_checkpoint
+
+    f = space.path
+    starts = {n: e for n, e in space.encoders.items() if e.from_checkpoint}
+    scratch = [n for n, e in space.encoders.items() if not e.from_checkpoint]
+    if starts and scratch:
+        first = next(iter(starts.values()))
+        raise SpaceError(f"{f}: encoders.{scratch[0]} starts from scratch but encoders.{first.name} "
+                         f"from a checkpoint ({first.stage1_key}: {first.stage1}): the trials share "
+                         "the checkpoints' tokenizer, so give every encoder a stage1 (or none)")
+    folders, encoders = {}, dict(space.encoders)
+    for name, enc in starts.items():
+        ref = enc.stage1
+        try:
+            if is_zoo_ref(ref):
+                entry, version = Zoo(zoo).resolve(ref)
+                ref = f"zoo:{entry}@{version}"
+            folders[name] = checkpoint_folder(resolve_checkpoint(ref, zoo=zoo))
+        except UerRayError as e:
+            raise SpaceError(f"{f}: {enc.stage1_key}: {e}") from None
+        encoders[name] = replace(enc, stage1=ref)
+    return replace(space, encoders=encoders), folders
+
+
+def _shared_tokenizer(space: SearchSpace, folders: dict[str, Path]):
+    """The stage-1 checkpoints' one tokenizer; checkpoints with different ones are refused."""
+    from uer_ray.tokenizers import load_tokenizer
+
+    seen: dict[str, tuple[str, dict]] = {}
+    for name, folder in folders.items():
+        enc = space.encoders[name]
+        try:
+            tok = load_tokenizer(folder / "tokenizer")
+        except UerRayError as e:
+            raise SpaceError(f"{space.path}: {enc.stage1_key}: {enc.stage1} has no usable "
+                             f"tokenizer/ ({e})") from None
+        d = tok.describe()
+        key = {k: d.get(k) for k in ("kind", "sha256", "size", "lowercase", "special_ids")}
+        for other, (ref, known) in seen.items():
+            if known != key:
+                diff = ", ".join(f"{k} {str(known[k])[:12]} vs {str(key[k])[:12]}"
+                                 for k in key if known[k] != key[k])
+                raise SpaceError(f"{space.path}: {enc.stage1_key}: {enc.stage1} and "
+                                 f"encoders.{other}'s stage1 {ref} have different tokenizers "
+                                 f"({diff}); the trials share one (the stage-2 shards are made "
+                                 "once with it): start every encoder from models that share a "
+                                 "vocabulary")
+        seen[name] = (enc.stage1, key)
+    return tok
 
 
 def _check_task(space: SearchSpace) -> None:
@@ -61,18 +126,12 @@ def _check_files(space: SearchSpace) -> None:
         paths["stage2.corpus"] = space.stage2.corpus
     if "file" in space.vocabulary and "size" not in space.vocabulary:
         paths["vocabulary.file"] = space.vocabulary["file"]
-    if space.stage1 not in ("scratch",) and not space.stage1.startswith(("zoo:", "s3://", "gs://")):
-        paths["stage1"] = space.stage1
+    for enc in space.encoders.values():
+        if enc.from_checkpoint and not enc.stage1.startswith(("zoo:", "s3://", "gs://")):
+            paths[enc.stage1_key] = enc.stage1
     for key, path in paths.items():
         if not Path(path).exists():
             raise SpaceError(f"{f}: {key}: no such file: {path}")
-    if space.stage1.startswith("zoo:"):
-        from uer_ray.zoo import resolve_checkpoint
-
-        try:
-            resolve_checkpoint(space.stage1)
-        except UerRayError as e:
-            raise SpaceError(f"{f}: stage1: {e}") from None
 
 
 def _vocab_size(space: SearchSpace) -> int:
@@ -98,15 +157,17 @@ class _PlaceholderShards:
         return 2
 
 
-def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> dict:
-    """The stage-2 (or, for ``none``, the stage-1) model config of one combination."""
-    from uer_ray.models import load_preset
+def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int,
+                 checkpoint: Path | None = None) -> dict:
+    """The stage-2 (or, for ``none``, the stage-1) model config of one combination: the
+    encoder's model, or its stage-1 checkpoint's config."""
+    from uer_ray.models import load_preset, read_config
     from uer_ray.targets import TARGETS
 
     enc = space.encoders[enc_name]
-    where = f"{space.path}: encoders.{enc_name}.model"
+    where = f"{space.path}: " + (enc.stage1_key if checkpoint else f"encoders.{enc_name}.model")
     try:
-        config = load_preset(enc.model)
+        config = read_config(checkpoint).to_dict() if checkpoint else load_preset(enc.model)
     except UerRayError as e:
         raise SpaceError(f"{where}: {e}") from None
     config["vocab_size"] = vocab_size
@@ -120,7 +181,8 @@ def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     return config
 
 
-def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int) -> None:
+def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: int,
+                 checkpoint: Path | None = None) -> None:
     import torch
 
     from uer_ray.data import PROCESSORS
@@ -131,7 +193,7 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
 
     where = (f"{space.path}: encoders.{enc_name} with target set {set_name!r}"
              if set_name != NO_STAGE2 else f"{space.path}: encoders.{enc_name}")
-    config = model_config(space, enc_name, set_name, vocab_size)
+    config = model_config(space, enc_name, set_name, vocab_size, checkpoint)
     if space.stage2 is None and set_name != NO_STAGE2:
         raise SpaceError(f"{where}: stage-2 targets without a stage2 section")
     try:

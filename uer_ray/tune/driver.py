@@ -72,16 +72,17 @@ def search(options: SearchOptions) -> dict:
     from uer_ray.tune import prepare, results
     from uer_ray.tune.home import SearchHome, is_remote, top_folders
 
-    space = load_space(options.space)
+    space = load_space(options.space, zoo=options.zoo)
     o = _with_budget(options, space)
     home = SearchHome(o.out if is_remote(o.out) else str(Path(o.out.removeprefix("file://")).absolute()))
     out = home.local()  # the search folder, or the driver's mirror of the store
     if home.remote:
         _mirror(home, out, o.resume)
     state = _open(out, o, space)
+    space = _pinned(space, state)
     home.push(out, "search.json")  # first: a store that cannot take it fails before any work
     started = time.time()
-    inputs = prepare.inputs(space, out, progress=o.progress, copy=home.remote)
+    inputs = prepare.inputs(space, out, progress=o.progress, copy=home.remote, zoo=o.zoo)
     if home.remote:
         inputs = _relative(inputs, out)
         for rel in top_folders([*inputs.files.values(), inputs.vocab, inputs.shards]):
@@ -205,9 +206,18 @@ def _open(out: Path, o: SearchOptions, space: SearchSpace) -> dict:
     state = {"search_id": search_id, "space": space.path, "space_sha256": space_sha,
              "name": space.name, "options": o.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "task": space.task, "metric": get_task(space.task).select_metric,
-             "files": dict(space.data), "planned": planned}
+             "files": dict(space.data), "planned": planned,
+             "stage1": {n: e.stage1 for n, e in space.encoders.items()}}
     write_json(state_file, state)
     return state
+
+
+def _pinned(space: SearchSpace, state: dict) -> SearchSpace:
+    """The space with the stage-1 versions the search started with (a resumed search keeps
+    them, wherever ``latest`` has moved since)."""
+    stored = state.get("stage1") or {}
+    encoders = {n: replace(e, stage1=stored.get(n, e.stage1)) for n, e in space.encoders.items()}
+    return replace(space, encoders=encoders)
 
 
 def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs) -> SearchContext:
@@ -218,6 +228,7 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
 
     from uer_ray.plugins import loaded
     from uer_ray.tasks import get_task
+    from uer_ray.zoo import Zoo
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
     k = concurrency(o, cpus)
@@ -231,7 +242,7 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
                          stage2_cpus=share, metric=get_task(space.task).select_metric,
                          wandb_mode=o.wandb_mode, wandb_project=o.wandb_project,
                          extra={"concurrency": k, "cluster_cpus": cpus, "device": o.device},
-                         plugins=loaded())
+                         plugins=loaded(), zoo=Zoo(o.zoo).uri)
 
 
 def concurrency(o: SearchOptions, cpus: float) -> int:

@@ -21,15 +21,17 @@ class Inputs:
     shards_sha256: str | None
 
 
-def inputs(space: SearchSpace, out: Path, *, progress: bool = True, copy: bool = False) -> Inputs:
+def inputs(space: SearchSpace, out: Path, *, progress: bool = True, copy: bool = False,
+           zoo: str | None = None) -> Inputs:
     """The inputs in ``out``; with ``copy`` every file a trial reads is inside ``out`` (a search
-    whose home is a store: trials on other machines get them from there)."""
+    whose home is a store: trials on other machines get them from there). ``zoo``: where the
+    stage-1 ``zoo:`` references are."""
     files = {split: _limited(Path(path), space.rows.get(split), out / "data", header=True, copy=copy)
              for split, path in space.data.items()}
-    vocab, tokenizer = _vocabulary(space, out, files, copy)
+    vocab, tokenizer = _vocabulary(space, out, files, copy, zoo)
     shards = sha = None
     if any(t != NO_STAGE2 for _, t in space.combinations()):
-        shards, sha = _shards(space, out, vocab, tokenizer, progress)
+        shards, sha = _shards(space, out, vocab, tokenizer, progress, zoo)
     return Inputs(files, vocab, tokenizer, shards, sha)
 
 
@@ -59,10 +61,12 @@ def _limited(src: Path, rows: int | None, folder: Path, header: bool, copy: bool
     return str(dst)
 
 
-def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False) -> tuple[str | None, str]:
-    """(vocabulary file, tokenizer kind). A stage-1 checkpoint brings its own tokenizer."""
-    if space.stage1 != "scratch":
-        return None, "wordpiece"
+def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False,
+                zoo: str | None = None) -> tuple[str | None, str]:
+    """(vocabulary file, tokenizer kind). Stage-1 checkpoints bring their own tokenizer (one
+    for all of them: ``checks.check_space``)."""
+    if space.from_checkpoints:
+        return None, stage1_tokenizer(space, zoo).kind
     v = space.vocabulary
     kind = v.get("tokenizer", "char")
     if "size" not in v:
@@ -82,7 +86,8 @@ def stage2_processor(fmt: str) -> str:
     return "cls" if fmt == "cls" else "mlm"
 
 
-def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progress: bool):
+def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progress: bool,
+            zoo: str | None = None):
     """The stage-2 corpus as shards (``stage2_processor``). Returns (folder, manifest sha256)."""
     from uer_ray.data import ProcessorConfig, preprocess
 
@@ -90,19 +95,26 @@ def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progres
     folder = out / "shards"
     manifest = folder / "manifest.json"
     if not manifest.exists():
-        tokenizer = _tokenizer(space, vocab, kind)
+        tokenizer = _tokenizer(space, vocab, kind, zoo)
         corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
         preprocess([corpus], folder, processor=stage2_processor(s2.format), tokenizer=tokenizer,
                    config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
     return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
-def _tokenizer(space: SearchSpace, vocab: str | None, kind: str):
+def _tokenizer(space: SearchSpace, vocab: str | None, kind: str, zoo: str | None = None):
     if vocab is not None:
         from uer_ray.tokenizers import build_tokenizer
 
         return build_tokenizer(kind, vocab=vocab)
+    return stage1_tokenizer(space, zoo)
+
+
+def stage1_tokenizer(space: SearchSpace, zoo: str | None = None):
+    """The tokenizer of the encoders' stage-1 checkpoints (they share one)."""
+    from uer_ray.models.checkpoint import checkpoint_folder
     from uer_ray.tokenizers import load_tokenizer
     from uer_ray.zoo import resolve_checkpoint
 
-    return load_tokenizer(Path(resolve_checkpoint(space.stage1)) / "tokenizer")
+    first = next(e for e in space.encoders.values() if e.from_checkpoint)
+    return load_tokenizer(checkpoint_folder(resolve_checkpoint(first.stage1, zoo=zoo)) / "tokenizer")

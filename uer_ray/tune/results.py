@@ -160,12 +160,32 @@ def publish(board: list[Row], ctx: SearchContext, o) -> list[dict]:
                 stage2 = str(home.pull(home.local(), "stage2", key) / "final")
                 record["parent"]["checkpoint"] = stage2
             if stage2:
-                parent = zoo_publish(stage2, zoo=o.zoo, provenance=provenance)
+                parent = zoo_publish(stage2, zoo=o.zoo, provenance=provenance,
+                                     name=stage2_name(stage2, ctx.space.dataset))
         aliases = [f"best-{ctx.space.dataset}"] if rank == 0 else []
         done = publish_result(record, None, o.zoo, aliases=tuple(aliases), provenance=provenance)
         out.append({"trial_id": row.trial_id, "entry": done["entry"], "aliases": aliases,
                     "parent": f"{parent.name}@{parent.version}" if parent else None})
     return out
+
+
+def stage2_name(checkpoint: str, dataset: str) -> str | None:
+    """The zoo name of a stage-2 model trained from a stage-1 entry: the entry's name plus the
+    dataset and the stage-2 targets (``clue+lstm+lm+book_review-lm``); None (the derived name)
+    for one trained from scratch."""
+    from uer_ray.records import find_record, read_record
+    from uer_ray.zoo.refs import ZooError, check_name, slug
+
+    found = find_record(checkpoint)
+    record = read_record(found) if found is not None else {}
+    parent = (record.get("parent") or {}).get("zoo")
+    if not parent:
+        return None
+    targets = "-".join((record.get("model") or {}).get("targets") or {})
+    try:
+        return check_name(f"{parent.partition('@')[0]}+{slug(dataset)}-{slug(targets)}")
+    except ZooError:  # too long: the derived name
+        return None
 
 
 def columns(row: Row) -> dict[str, Any]:

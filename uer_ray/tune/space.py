@@ -28,12 +28,14 @@ from uer_ray.suggest import did_you_mean
 from uer_ray.tune.domains import Domain, SpaceError, parse_domain
 from uer_ray.tune.trial_config import NO_STAGE2, TrialConfig
 
+SCRATCH = "scratch"
+
 TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "stage1", "stage2",
             "encoders", "targets", "finetune", "budget")
 DATA_KEYS = ("train", "dev", "test", "rows")
 VOCAB_KEYS = ("tokenizer", "file", "size")
 STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows")
-ENCODER_KEYS = ("model", "lr", "targets")
+ENCODER_KEYS = ("model", "stage1", "lr", "targets")
 BUDGET_KEYS = ("samples", "searcher", "scheduler", "max_concurrent", "seed", "minutes",
                "grace_period", "repeat", "publish_top")
 # Fine-tuning options a space may fix or search (FinetuneOptions fields).
@@ -47,9 +49,20 @@ _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 @dataclass(frozen=True)
 class EncoderChoice:
     name: str
-    model: str | dict
+    model: str | dict | None
+    """a preset name, a JSON path or a config; None when ``stage1`` is a checkpoint (its
+    config.json is the model)"""
     lr: Domain
     targets: tuple[str, ...]
+    stage1: str = SCRATCH
+    """where this encoder's weights start: ``scratch``, a checkpoint folder, ``zoo:NAME@TAG``
+    (pinned to ``zoo:NAME@VERSION`` when the space is checked) or a URI"""
+    stage1_key: str = "stage1"
+    """the YAML key the value came from (``stage1``: the space's default)"""
+
+    @property
+    def from_checkpoint(self) -> bool:
+        return self.stage1 != SCRATCH
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class SearchSpace:
     rows: dict[str, int]
     vocabulary: dict
     stage1: str
+    """the default of every encoder's ``stage1``"""
     stage2: Stage2 | None
     encoders: dict[str, EncoderChoice]
     target_sets: dict[str, dict[str, Domain]]
@@ -133,6 +147,11 @@ class SearchSpace:
         finetune = {key: domain.suggest(trial, key) for key, domain in self.finetune.items()}
         return TrialConfig(encoder=enc.name, stage2=chosen, targets=targets, stage2_steps=steps,
                            lr=lr, finetune=finetune, seed=seed)
+
+    @property
+    def from_checkpoints(self) -> bool:
+        """Whether the encoders start from stage-1 checkpoints (then every one does)."""
+        return any(e.from_checkpoint for e in self.encoders.values())
 
     def combinations(self) -> list[tuple[str, str]]:
         """Every reachable (encoder, target set) pair."""
@@ -237,11 +256,9 @@ def _build(path: Path, raw: dict) -> SearchSpace:
     vocabulary = dict(_keys(raw.get("vocabulary") or {}, VOCAB_KEYS, f"{f}: vocabulary"))
     if "file" in vocabulary:
         vocabulary["file"] = resolve_path(vocabulary["file"], base, f"{f}: vocabulary.file")
-    stage1 = str(raw.get("stage1", "scratch"))
-    if stage1 != "scratch":
-        stage1 = resolve_path(stage1, base, f"{f}: stage1")
+    stage1 = _stage1(raw.get("stage1", SCRATCH), base, f"{f}: stage1")
     targets = _target_sets(raw.get("targets") or {}, f)
-    encoders = _encoders(raw["encoders"], f, targets, base)
+    encoders = _encoders(raw["encoders"], f, targets, base, stage1)
     used = {t for e in encoders.values() for t in e.targets if t != NO_STAGE2}
     stage2 = _stage2(raw.get("stage2"), f, base) if used else None
     if used and stage2 is None:
@@ -276,14 +293,27 @@ def _target_sets(section: Any, f: str) -> dict[str, dict[str, Domain]]:
     return sets
 
 
-def _encoders(section: Any, f: str, sets: dict, base: Path) -> dict[str, EncoderChoice]:
+def _stage1(value: Any, base: Path, where: str) -> str:
+    text = str(value)
+    return text if text == SCRATCH else resolve_path(text, base, where)
+
+
+def _encoders(section: Any, f: str, sets: dict, base: Path, stage1: str) -> dict[str, EncoderChoice]:
     if not isinstance(section, dict) or not section:
         raise SpaceError(f"{f}: encoders: expected a mapping of encoder choices")
     out = {}
     for name, spec in section.items():
         where = f"{f}: encoders.{name}"
-        spec = _keys(spec, ENCODER_KEYS, where, required=("model", "lr"))
-        model = spec["model"]
+        spec = _keys(spec, ENCODER_KEYS, where, required=("lr",))
+        key = f"encoders.{name}.stage1" if "stage1" in spec else "stage1"
+        start = _stage1(spec["stage1"], base, f"{where}.stage1") if "stage1" in spec else stage1
+        model = spec.get("model")
+        if start != SCRATCH and model is not None:
+            raise SpaceError(f"{where}.model: this encoder starts from its stage-1 checkpoint "
+                             f"({key}: {start}), whose config.json is the model; drop model")
+        if start == SCRATCH and model is None:
+            raise SpaceError(f"{where}.model: required key is missing (a preset name, a JSON "
+                             "path or a config; or give the encoder a stage1 checkpoint)")
         if isinstance(model, str) and (model.endswith(".json") or "/" in model):
             model = resolve_path(model, base, f"{where}.model")
         listed = spec.get("targets") or [NO_STAGE2]
@@ -294,7 +324,7 @@ def _encoders(section: Any, f: str, sets: dict, base: Path) -> dict[str, Encoder
                 raise SpaceError(f"{where}.targets[{i}]: no target set {t!r}{did_you_mean(t, sets)} "
                                  f"(the targets section has: {', '.join(sets)})")
         lr = parse_domain(spec["lr"], f"{where}.lr", numeric=True, minimum=0, above=True)
-        out[str(name)] = EncoderChoice(str(name), model, lr, tuple(map(str, listed)))
+        out[str(name)] = EncoderChoice(str(name), model, lr, tuple(map(str, listed)), start, key)
     return out
 
 

@@ -39,6 +39,8 @@ class SearchContext:
     extra: dict = field(default_factory=dict)
     plugins: tuple = ()
     """modules from outside uer_ray the trials need registered (``uer_ray.plugins``)"""
+    zoo: str | None = None
+    """the zoo of the encoders' stage-1 ``zoo:`` references (a URI every node reaches)"""
 
     @property
     def group(self) -> str:
@@ -85,16 +87,17 @@ def stage2_options(ctx: SearchContext, trial: TrialConfig, trial_id: str, work: 
     enc = space.encoders[trial.encoder]
     targets = {k: float(v) for k, v in trial.targets.items()}
     steps = trial.stage2_steps
-    model = load_preset(enc.model)
-    parts = {"stage1": space.stage1, "model": model, "corpus": ctx.shards_sha256,
+    model = load_preset(enc.model) if enc.model is not None else None
+    parts = {"stage1": enc.stage1, "model": model, "corpus": ctx.shards_sha256,
              "targets": targets, "steps": steps, "seed": trial.seed,
              "lr": s2.lr, "batch_size": s2.batch_size, "workers": s2.workers}
     key = stage2_key(parts)
     work = work or ctx.home.local()
     folder = work / "stage2" / key
-    init = space.stage1 if space.stage1 != "scratch" else None
+    init = enc.stage1 if enc.from_checkpoint else None  # the checkpoint's config is the model
     options = PretrainOptions(
-        model=None if init else model, init=init, targets=targets, data=ctx.path(ctx.shards, work),
+        model=None if init else model, init=init, zoo=ctx.zoo, targets=targets,
+        data=ctx.path(ctx.shards, work),
         vocab=ctx.path(ctx.vocab, work), out=str(folder), steps=int(steps), lr=s2.lr,
         storage=ctx.home.uri_of("ray") if ctx.home.remote else None,
         batch_size=s2.batch_size, workers=s2.workers, seed=int(trial.seed),
@@ -116,10 +119,10 @@ def finetune_options(ctx: SearchContext, trial: TrialConfig, trial_id: str, init
     space = ctx.space
     work = work or ctx.home.local()
     enc = space.encoders[trial.encoder]
-    start = init or (space.stage1 if space.stage1 != "scratch" else None)
+    start = init or (enc.stage1 if enc.from_checkpoint else None)
     return FinetuneOptions(
         task=space.task, train=ctx.path(ctx.files["train"], work), dev=ctx.path(ctx.files["dev"], work),
-        dataset=space.dataset, out=str(work / "trials" / trial_id / "finetune"), init=start,
+        dataset=space.dataset, out=str(work / "trials" / trial_id / "finetune"), init=start, zoo=ctx.zoo,
         model=None if start else enc.model, vocab=None if start else ctx.path(ctx.vocab, work),
         tokenizer=ctx.tokenizer, lr=float(trial.lr), seed=int(trial.seed), **trial.finetune,
         progress=False, device="cpu", wandb_mode=ctx.wandb_mode, wandb_project=ctx.wandb_project,

@@ -9,7 +9,9 @@ Public API::
     path = zoo.resolve_checkpoint("zoo:cluecorpussmall+bert-tiny+mlm-sp@latest")  # verified folder
     zoo.Zoo("s3://bucket/zoo").entries()                            # entry records
 
-Nothing here imports torch; ``uer_ray.zoo.imports`` (HF / UER-py import) does.
+Nothing here imports torch; ``uer_ray.zoo.imports`` (HF / UER-py import) does, and so do the
+recipes that build the zoo: ``uer_ray.zoo.recipe`` (the file), ``recipe_checks`` (checked whole
+before anything runs) and ``build`` (``python run.py zoo build``: a Ray Train job per run).
 """
 
 from __future__ import annotations

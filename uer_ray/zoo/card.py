@@ -141,10 +141,21 @@ def _what(entry: dict) -> list[str]:
         sizes = ", ".join(f"{k} {v.get('rows', '?'):,} rows" if isinstance(v.get("rows"), int) else k
                           for k, v in (fine.get("files") or {}).items() if v)
         lines.append(f"Fine-tuned for `{fine.get('task')}` on {fine.get('dataset')} ({sizes}).")
+    lines += _recipe(entry.get("provenance") or {})
     lin = entry.get("lineage") or {}
     if lin.get("relation"):
         lines.append(f"Lineage: {lin['relation']} {lin.get('parent') or lin.get('source') or 'an unpublished checkpoint'}.")
     return lines
+
+
+def _recipe(p: dict) -> list[str]:
+    """The recipe that built the entry (``zoo build``), from the provenance labels."""
+    if not p.get("recipe"):
+        return []
+    return [f"Built by recipe `{p['recipe']}` (`{p.get('recipe_file')}`, sha256 "
+            f"`{str(p.get('recipe_sha256'))[:12]}…`), run `{p.get('recipe_run')}`, on corpus "
+            f"`{p.get('corpus')}` ({p.get('corpus_files')}); rebuild it with `python run.py zoo "
+            f"build {p.get('recipe_file')} --only {p.get('recipe_run')} --force`."]
 
 
 def _stages(chain: list[dict]) -> list[str]:
