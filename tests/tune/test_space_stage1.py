@@ -1,12 +1,13 @@
 """``stage1`` per encoder: each encoder of a space may start from its own stage-1 model (a zoo
 entry, a folder); the top-level ``stage1`` is the default. Checked before any trial, without Ray:
 entries resolve (with "did you mean" over the zoo's names) and are pinned to a version, the
-model comes from the checkpoint, the encoders share one tokenizer and the space has no
-vocabulary section — every refusal one line naming the YAML key."""
+model comes from the checkpoint, the encoders share one tokenizer (encoders from scratch beside
+them read it too) and the space has no vocabulary section — every refusal one line naming the YAML key."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from space_helpers import base_space, write_space
@@ -88,14 +89,37 @@ def test_stage1_refusals_are_one_line(tmp_path, entries):
     bad["encoders"]["lstm"]["model"] = dict(TINY_LSTM)
     fails(tmp_path, bad, zoo, "encoders.lstm.model", "drop model")
     bad = copy.deepcopy(s)
-    bad["encoders"]["scratch"] = {"model": dict(TINY_LSTM), "lr": 1e-3}
-    fails(tmp_path, bad, zoo, "encoders.scratch starts from scratch", "give every encoder a stage1")
-    bad = copy.deepcopy(s)
     del bad["encoders"]["gatedcnn"]["stage1"]
     fails(tmp_path, bad, zoo, "encoders.gatedcnn.model: required key is missing")
     bad = copy.deepcopy(s)
     bad["encoders"]["lstm"]["stage1"] = str(tmp_path / "no-such-run")
     fails(tmp_path, bad, zoo, "encoders.lstm.stage1: no such file")
+
+
+def test_an_encoder_from_scratch_beside_stage1_entries_shares_their_tokenizer(tmp_path, entries):
+    """The study of what stage 1 is worth: the same encoder from scratch and from its entry. The
+    scratch encoder reads the entries' vocabulary, written out by the search's inputs step, and
+    builds the very tokenizer the entries carry."""
+    from uer_ray.tokenizers import build_tokenizer, load_tokenizer
+    from uer_ray.tune.prepare import _vocabulary
+    from uer_ray.zoo import resolve_checkpoint
+
+    zoo, refs = entries
+    s = stage1_space(tmp_path, refs)
+    s["encoders"]["lstm-scratch"] = {"model": dict(TINY_LSTM), "lr": 1e-3, "targets": ["none", "lm"]}
+    space = load_space(write_space(tmp_path, s), zoo=str(zoo))
+    assert not space.encoders["lstm-scratch"].from_checkpoint
+    assert ("lstm-scratch", "lm") in space.combinations()
+    vocab, kind = _vocabulary(space, tmp_path / "search", {}, zoo=str(zoo))
+    entry = load_tokenizer(Path(resolve_checkpoint(refs["lstm"], zoo=str(zoo))) / "tokenizer")
+    assert kind == entry.name
+    rebuilt = build_tokenizer(kind, vocab=vocab)
+    assert rebuilt.describe()["sha256"] == entry.describe()["sha256"]
+    assert rebuilt.vocab_size == entry.vocab_size
+    # an all-checkpoint space needs no vocabulary file
+    del s["encoders"]["lstm-scratch"]
+    space = load_space(write_space(tmp_path, s), zoo=str(zoo))
+    assert _vocabulary(space, tmp_path / "search2", {}, zoo=str(zoo))[0] is None
 
 
 def test_the_checkpoint_config_meets_the_stage2_targets(tmp_path, entries):

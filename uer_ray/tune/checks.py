@@ -44,7 +44,16 @@ def check_space(space: SearchSpace, *, zoo: str | None = None) -> SearchSpace:
     if not folders and not space.vocabulary:
         raise SpaceError(f"{f}: vocabulary: models trained from scratch need one (tokenizer "
                          "and file, or tokenizer and size to build it from the data)")
-    vocab = _shared_tokenizer(space, folders).vocab_size if folders else _vocab_size(space)
+    if folders:
+        tok = _shared_tokenizer(space, folders)
+        vocab = tok.vocab_size
+        scratch = [n for n, e in space.encoders.items() if not e.from_checkpoint]
+        if scratch and tok.file_option != "vocab":
+            raise SpaceError(f"{f}: encoders.{scratch[0]} starts from scratch beside stage-1 "
+                             f"checkpoints whose {tok.name} tokenizer reads no vocab.txt; start "
+                             "it from a checkpoint too")
+    else:
+        vocab = _vocab_size(space)
     for enc_name, set_name in space.combinations():
         _check_build(space, enc_name, set_name, vocab, folders.get(enc_name))
     return space
@@ -54,8 +63,9 @@ def stage1_folders(space: SearchSpace, zoo: str | None = None) -> tuple[SearchSp
     """The local checkpoint folder of every encoder that starts from one (``zoo:`` entries
     fetched and verified, ``pretrain --out`` folders as their ``final/``), and the space with
     its ``zoo:`` references pinned to the version they named now (so that every trial starts
-    from the same weights while ``latest`` moves on). Encoders either all start from a
-    checkpoint or none does: the trials share one tokenizer."""
+    from the same weights while ``latest`` moves on). Encoders that start from scratch beside
+    them use the checkpoints' tokenizer (the trials share one): the study of what stage 1 is
+    worth compares an encoder with and without it."""
     from dataclasses import replace
 
     from uer_ray.models.checkpoint import checkpoint_folder
@@ -63,12 +73,6 @@ def stage1_folders(space: SearchSpace, zoo: str | None = None) -> tuple[SearchSp
 
     f = space.path
     starts = {n: e for n, e in space.encoders.items() if e.from_checkpoint}
-    scratch = [n for n, e in space.encoders.items() if not e.from_checkpoint]
-    if starts and scratch:
-        first = next(iter(starts.values()))
-        raise SpaceError(f"{f}: encoders.{scratch[0]} starts from scratch but encoders.{first.name} "
-                         f"from a checkpoint ({first.stage1_key}: {first.stage1}): the trials share "
-                         "the checkpoints' tokenizer, so give every encoder a stage1 (or none)")
     folders, encoders = {}, dict(space.encoders)
     for name, enc in starts.items():
         ref = enc.stage1

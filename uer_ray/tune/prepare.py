@@ -31,7 +31,7 @@ def inputs(space: SearchSpace, out: Path, *, progress: bool = True, copy: bool =
     vocab, tokenizer = _vocabulary(space, out, files, copy, zoo)
     shards = sha = None
     if any(t != NO_STAGE2 for _, t in space.combinations()):
-        shards, sha = _shards(space, out, vocab, tokenizer, progress, zoo)
+        shards, sha = _shards(space, out, vocab, tokenizer, progress, zoo, files)
     return Inputs(files, vocab, tokenizer, shards, sha)
 
 
@@ -64,9 +64,13 @@ def _limited(src: Path, rows: int | None, folder: Path, header: bool, copy: bool
 def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False,
                 zoo: str | None = None) -> tuple[str | None, str]:
     """(vocabulary file, tokenizer kind). Stage-1 checkpoints bring their own tokenizer (one
-    for all of them: ``checks.check_space``)."""
+    for all of them: ``checks.check_space``); encoders from scratch beside them read its
+    vocabulary, written out as ``vocab.txt``."""
     if space.from_checkpoints:
-        return None, stage1_tokenizer(space, zoo).kind
+        tok = stage1_tokenizer(space, zoo)
+        if all(e.from_checkpoint for e in space.encoders.values()):
+            return None, tok.kind
+        return _stage1_vocab(tok, out), tok.kind
     v = space.vocabulary
     kind = v.get("tokenizer", "char")
     if "size" not in v:
@@ -80,6 +84,30 @@ def _vocabulary(space: SearchSpace, out: Path, files: dict, copy: bool = False,
     return str(target), kind
 
 
+def _stage1_vocab(tok, out: Path) -> str:
+    """The stage-1 tokenizer's vocabulary as a file the scratch encoders build the same
+    tokenizer from (checked: same kind, sha256, size, casing and special ids)."""
+    import json
+
+    from uer_ray.atomic import atomic_file
+    from uer_ray.tokenizers import build_tokenizer
+    from uer_ray.tune.domains import SpaceError
+
+    target = out / "vocab.txt"
+    if not target.exists():
+        folder = out / "stage1_tokenizer"
+        tok.save(folder)
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        with atomic_file(target) as w:
+            w.write((folder / config["file"]).read_text(encoding="utf-8"))
+    rebuilt = build_tokenizer(tok.name, vocab=target).describe()  # as the trials build it
+    keys = ("kind", "sha256", "size", "lowercase", "special_ids")
+    if any(rebuilt.get(k) != tok.describe().get(k) for k in keys):
+        raise SpaceError(f"the stage-1 tokenizer ({tok.name}) cannot be rebuilt from its "
+                         "vocab.txt for the encoders that start from scratch")
+    return str(target)
+
+
 def stage2_processor(fmt: str) -> str:
     """The processor of a stage-2 corpus format: ``cls`` for labelled text (so every target set
     — lm, mlm, cls and their mixes — trains on the same instances), ``mlm`` for plain text."""
@@ -87,8 +115,10 @@ def stage2_processor(fmt: str) -> str:
 
 
 def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progress: bool,
-            zoo: str | None = None):
-    """The stage-2 corpus as shards (``stage2_processor``). Returns (folder, manifest sha256)."""
+            zoo: str | None = None, files: dict | None = None):
+    """The stage-2 corpus as shards (``stage2_processor``), without the lines whose text is a
+    dev or test text (``without_eval_text``) unless the space keeps them. Returns (folder,
+    manifest sha256)."""
     from uer_ray.data import ProcessorConfig, preprocess
 
     s2 = space.stage2
@@ -97,9 +127,45 @@ def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progres
     if not manifest.exists():
         tokenizer = _tokenizer(space, vocab, kind, zoo)
         corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
+        if not s2.keep_eval_text:
+            corpus = without_eval_text(space, corpus, files or {}, out / "data")
         preprocess([corpus], folder, processor=stage2_processor(s2.format), tokenizer=tokenizer,
                    config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
     return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
+def without_eval_text(space: SearchSpace, corpus: Path, files: dict, folder: Path) -> Path:
+    """``corpus`` without the lines whose text (after the label, in ``cls`` format) equals a
+    text of the dev or test file: a review that occurs in both the training and the test data
+    must not be read by stage 2. Writes ``<name>.no-eval.txt`` and a line saying how many
+    lines went, and returns the new file (``corpus`` itself when none is dropped)."""
+    from uer_ray.atomic import atomic_file
+    from uer_ray.tasks import get_task
+
+    task = get_task(space.task)
+    seen: set[str] = set()
+    for split in ("dev", "test"):
+        if files.get(split):
+            for row in task.read(files[split], labelled=False):
+                seen.update(row.cells[c].strip() for c in task.text_columns if row.cells.get(c))
+    labelled = space.stage2.format == "cls"
+    target = folder / f"{corpus.stem}.no-eval.txt"
+    kept = dropped = 0
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(corpus, encoding="utf-8") as f, atomic_file(target) as w:
+        for line in f:
+            text = line.rstrip("\n").split("\t", 1)[-1] if labelled else line.rstrip("\n")
+            if text.strip() in seen:
+                dropped += 1
+                continue
+            kept += 1
+            w.write(line)
+    print(f"stage 2 corpus: {kept:,} lines; {dropped:,} dropped whose text is a dev or test text "
+          "(stage2.keep_eval_text: true keeps them)", flush=True)
+    if not dropped:
+        target.unlink()
+        return corpus
+    return target
 
 
 def _tokenizer(space: SearchSpace, vocab: str | None, kind: str, zoo: str | None = None):

@@ -34,7 +34,8 @@ TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "sta
             "encoders", "targets", "finetune", "budget")
 DATA_KEYS = ("train", "dev", "test", "rows")
 VOCAB_KEYS = ("tokenizer", "file", "size")
-STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows")
+STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows",
+               "keep_eval_text")
 ENCODER_KEYS = ("model", "stage1", "lr", "targets")
 BUDGET_KEYS = ("samples", "searcher", "scheduler", "max_concurrent", "seed", "minutes",
                "grace_period", "repeat", "publish_top")
@@ -75,6 +76,9 @@ class Stage2:
     lr: float = 1e-3
     workers: int = 1
     rows: int | None = None
+    keep_eval_text: bool = False
+    """keep corpus lines whose text is a dev or test text (dropped by default: stage 2 must not
+    read the texts the search scores on)"""
 
 
 @dataclass(frozen=True)
@@ -339,4 +343,6 @@ def _stage2(section: Any, f: str, base: Path) -> Stage2 | None:
         raise SpaceError(f"{where}.format: 'cls' (label<TAB>text lines) or 'text' (one document "
                          f"per line), got {s['format']!r}")
     s["steps"] = parse_domain(s["steps"], f"{where}.steps", numeric=True, minimum=1)
+    if not isinstance(s.get("keep_eval_text", False), bool):
+        raise SpaceError(f"{where}.keep_eval_text: true or false, got {s['keep_eval_text']!r}")
     return Stage2(**s)
