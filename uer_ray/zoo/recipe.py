@@ -3,7 +3,7 @@ model (encoder + targets) pre-trained by ``python run.py zoo build`` and publish
 entries (``uer_ray.zoo.build``). ``docs/zoo.md`` documents every key::
 
     name: clue_small
-    vocabulary: {tokenizer: wordpiece, file: ../uer_ray/samples/clue/google_zh_vocab.txt}
+    vocabulary: {tokenizer: char, file: ../uer_ray/samples/clue/zh_char_vocab.txt}
     corpora:
       clue: {files: [../uer_ray/samples/clue/CLUECorpusSmall_sampled.txt], processor: mlm, seq_length: 128}
     defaults: {batch_size: 32, lr: 1.0e-3, warmup: 0.05}
