@@ -10,7 +10,7 @@ from space_helpers import base_space, write_space
 
 from uer_ray.tune import load_space
 from uer_ray.tune.domains import SpaceError
-from uer_ray.tune.prepare import without_eval_text
+from uer_ray.tune.prepare import stage2_corpus
 
 
 def _rows(path: str) -> list[str]:
@@ -30,7 +30,7 @@ def test_corpus_lines_equal_to_a_dev_or_test_text_are_dropped(tmp_path, fmt, cap
     s["stage2"].update(corpus=str(corpus), format=fmt)
     space = load_space(write_space(tmp_path, s), check_builds=False)
     assert space.stage2.keep_eval_text is False
-    kept = without_eval_text(space, corpus, files, tmp_path / "out")
+    kept = stage2_corpus(space, corpus, files, tmp_path / "out")
     assert kept != corpus
     left = kept.read_text(encoding="utf-8").splitlines()
     assert left == [lines[0], lines[2]]
@@ -39,7 +39,7 @@ def test_corpus_lines_equal_to_a_dev_or_test_text_are_dropped(tmp_path, fmt, cap
     # a corpus with nothing to drop is used as it is
     clean = tmp_path / "clean.txt"
     clean.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")
-    assert without_eval_text(space, clean, files, tmp_path / "out") == clean
+    assert stage2_corpus(space, clean, files, tmp_path / "out") == clean
 
 
 def test_keep_eval_text_is_a_switch(tmp_path):
@@ -52,4 +52,21 @@ def test_keep_eval_text_is_a_switch(tmp_path):
     del s["stage2"]["keep_eval_text"]
     s["stage2"]["keep_eval_txt"] = True
     with pytest.raises(SpaceError, match="did you mean 'keep_eval_text'"):
+        load_space(write_space(tmp_path, s), check_builds=False)
+
+
+def test_unlabelled_format_keeps_only_the_texts(tmp_path):
+    """A labelled file read as unlabelled text: the labels (and the header) never reach the
+    shards, and lines equal to a dev or test text still go."""
+    s = base_space(tmp_path)
+    files = s["data"]
+    test = _rows(files["test"])
+    corpus = tmp_path / "labelled.tsv"
+    corpus.write_text(f"label\ttext_a\n1\t好看的书\n0\t{test[0]}\n0\t太差了\n", encoding="utf-8")
+    s["stage2"].update(corpus=str(corpus), format="unlabelled")
+    space = load_space(write_space(tmp_path, s), check_builds=False)
+    out = stage2_corpus(space, corpus, files, tmp_path / "out")
+    assert out.read_text(encoding="utf-8").splitlines() == ["好看的书", "太差了"]
+    s["stage2"]["format"] = "labeled"
+    with pytest.raises(SpaceError, match="'unlabelled'"):
         load_space(write_space(tmp_path, s), check_builds=False)

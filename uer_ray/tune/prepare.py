@@ -110,7 +110,8 @@ def _stage1_vocab(tok, out: Path) -> str:
 
 def stage2_processor(fmt: str) -> str:
     """The processor of a stage-2 corpus format: ``cls`` for labelled text (so every target set
-    — lm, mlm, cls and their mixes — trains on the same instances), ``mlm`` for plain text."""
+    — lm, mlm, cls and their mixes — trains on the same instances), ``mlm`` for plain text and
+    for labelled text read as unlabelled."""
     return "cls" if fmt == "cls" else "mlm"
 
 
@@ -127,18 +128,20 @@ def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progres
     if not manifest.exists():
         tokenizer = _tokenizer(space, vocab, kind, zoo)
         corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
-        if not s2.keep_eval_text:
-            corpus = without_eval_text(space, corpus, files or {}, out / "data")
+        if not s2.keep_eval_text or s2.format == "unlabelled":
+            corpus = stage2_corpus(space, corpus, files or {}, out / "data")
         preprocess([corpus], folder, processor=stage2_processor(s2.format), tokenizer=tokenizer,
                    config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
     return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
-def without_eval_text(space: SearchSpace, corpus: Path, files: dict, folder: Path) -> Path:
-    """``corpus`` without the lines whose text (after the label, in ``cls`` format) equals a
-    text of the dev or test file: a review that occurs in both the training and the test data
-    must not be read by stage 2. Writes ``<name>.no-eval.txt`` and a line saying how many
-    lines went, and returns the new file (``corpus`` itself when none is dropped)."""
+def stage2_corpus(space: SearchSpace, corpus: Path, files: dict, folder: Path) -> Path:
+    """``corpus`` without the lines whose text (after the label in the ``cls`` and
+    ``unlabelled`` formats) equals a text of the dev or test file, unless the space keeps them:
+    a review that occurs in both the training and the test data must not be read by stage 2.
+    In the ``unlabelled`` format only the texts are written (the labels never reach the shards).
+    Writes ``<name>.stage2.txt`` and a line saying how many lines went, and returns the new file
+    (``corpus`` itself when nothing changed)."""
     from uer_ray.atomic import atomic_file
     from uer_ray.tasks import get_task
 
@@ -148,21 +151,25 @@ def without_eval_text(space: SearchSpace, corpus: Path, files: dict, folder: Pat
         if files.get(split):
             for row in task.read(files[split], labelled=False):
                 seen.update(row.cells[c].strip() for c in task.text_columns if row.cells.get(c))
-    labelled = space.stage2.format == "cls"
-    target = folder / f"{corpus.stem}.no-eval.txt"
+    fmt, keep = space.stage2.format, space.stage2.keep_eval_text
+    labelled = fmt in ("cls", "unlabelled")
+    target = folder / f"{corpus.stem}.stage2.txt"
     kept = dropped = 0
     folder.mkdir(parents=True, exist_ok=True)
     with open(corpus, encoding="utf-8") as f, atomic_file(target) as w:
-        for line in f:
+        for i, line in enumerate(f):
             text = line.rstrip("\n").split("\t", 1)[-1] if labelled else line.rstrip("\n")
-            if text.strip() in seen:
+            if fmt == "unlabelled" and i == 0 and line.startswith("label\t"):
+                continue  # the header of a labelled file
+            if not keep and text.strip() in seen:
                 dropped += 1
                 continue
             kept += 1
-            w.write(line)
-    print(f"stage 2 corpus: {kept:,} lines; {dropped:,} dropped whose text is a dev or test text "
-          "(stage2.keep_eval_text: true keeps them)", flush=True)
-    if not dropped:
+            w.write(f"{text}\n" if fmt == "unlabelled" else line)
+    how = ("; labels dropped" if fmt == "unlabelled" else "")
+    print(f"stage 2 corpus: {kept:,} lines{how}; {dropped:,} dropped whose text is a dev or test "
+          "text (stage2.keep_eval_text: true keeps them)", flush=True)
+    if not dropped and fmt != "unlabelled":
         target.unlink()
         return corpus
     return target

@@ -69,7 +69,9 @@ class EncoderChoice:
 @dataclass(frozen=True)
 class Stage2:
     corpus: str
-    format: str  # "cls" (label<TAB>text) or "text" (one document per line)
+    format: str
+    """``cls`` (label<TAB>text), ``unlabelled`` (label<TAB>text whose labels are dropped before
+    sharding: a labelled file used as unlabelled text) or ``text`` (one document per line)"""
     seq_length: int
     steps: Domain
     batch_size: int = 32
@@ -339,9 +341,10 @@ def _stage2(section: Any, f: str, base: Path) -> Stage2 | None:
     s = dict(_keys(section, STAGE2_KEYS, where, required=("corpus", "seq_length", "steps")))
     s["corpus"] = resolve_path(s["corpus"], base, f"{where}.corpus")
     s.setdefault("format", "cls")
-    if s["format"] not in ("cls", "text"):
-        raise SpaceError(f"{where}.format: 'cls' (label<TAB>text lines) or 'text' (one document "
-                         f"per line), got {s['format']!r}")
+    if s["format"] not in ("cls", "text", "unlabelled"):
+        raise SpaceError(f"{where}.format: 'cls' (label<TAB>text lines), 'unlabelled' (the same "
+                         "lines with their labels dropped before the shards are made) or 'text' "
+                         f"(one document per line), got {s['format']!r}")
     s["steps"] = parse_domain(s["steps"], f"{where}.steps", numeric=True, minimum=1)
     if not isinstance(s.get("keep_eval_text", False), bool):
         raise SpaceError(f"{where}.keep_eval_text: true or false, got {s['keep_eval_text']!r}")
