@@ -74,3 +74,36 @@ def test_grad_accum_matches_a_larger_batch(sentiment_files, char_vocab, tmp_path
     history = record["results"]["history"]
     assert history[0]["optimizer_steps"] == 10  # 20 batches of 8, two per step
     assert record["results"]["dev"]["accuracy"] >= 0.9
+
+
+@pytest.mark.parametrize("preset", ["bert-tiny", "lstm-tiny"])
+def test_init_transfers_every_embedding_and_encoder_weight(char_vocab, tmp_path, preset):
+    """``--init`` starts fine-tuning from all of the checkpoint's embedding and encoder weights —
+    word, position and segment tables, the embedding LayerNorm, every layer — bit for bit; only
+    the pre-training targets stay behind (the task head is new)."""
+    from uer_ray.models import build_model, load_preset, save_pretrained
+    from uer_ray.tasks.checkpoint import TaskSettings, build_finetune_model, build_task
+    from uer_ray.tokenizers import build_tokenizer
+    from uer_ray.train.finetune import load_base
+
+    tok = build_tokenizer("char", vocab=str(char_vocab))
+    config = load_preset("bert-tiny") if preset == "bert-tiny" else dict(TINY_LSTM)
+    torch.manual_seed(3)
+    source = build_model(config, vocab_size=tok.vocab_size)
+    with torch.no_grad():  # weights no fresh model has (LayerNorm scales 1, biases 0)
+        for p in source.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    folder = save_pretrained(source, tmp_path / "ckpt", tokenizer=tok)
+    o = _options({"train": "t", "dev": "d"}, None, tmp_path / "out", model=None, init=str(folder))
+    model, _, _ = load_base(o, str(folder))
+    settings = TaskSettings(task="classify", labels=["0", "1"], pooling="first", seq_length=32,
+                            columns=["text_a"])
+    task, _ = build_task(settings)
+    ft = build_finetune_model(model, task, settings)
+    got = {k: v for k, v in ft.state_dict().items()}
+    want = {k: v for k, v in source.state_dict().items() if k.startswith(("embedding.", "encoder."))}
+    assert want and any("position" in k or "pos" in k for k in want) == (preset == "bert-tiny")
+    for k, v in want.items():
+        match = [g for g in got if g.endswith(k)]
+        assert match, f"{k} was not carried over"
+        assert torch.equal(got[match[0]], v), k
