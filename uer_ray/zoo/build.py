@@ -22,8 +22,11 @@ On several nodes ``--out`` must be a folder every node sees; the zoo may be any 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,27 +251,48 @@ def _schedule(recipe: Recipe, todo: list[tuple[Run, str]], shards: dict[str, str
     waiting = list(todo)
     running: dict[Any, tuple[Run, float]] = {}
     rows, last, shown = [], time.time(), {}
-    while waiting or running:
-        while waiting and len(running) < k:
-            run, key = waiting.pop(0)
-            task = _task(recipe, run, key, shards[run.corpus], out, zoo, share, o)
-            say(f"  {run.name}: {'resuming' if task.resume else 'starting'} ({task.options.steps} "
-                f"steps on {run.corpus})", flush=True)
-            running[remote.remote(task)] = (run, time.time())
-        done, _ = ray.wait(list(running), num_returns=1, timeout=5.0)
-        for ref in done:
-            run, t0 = running.pop(ref)
-            rows.append(_finished(ref, run, t0, say))
-        if time.time() - last >= PROGRESS_S:
-            last = time.time()
-            for run, t0 in running.values():
-                line = _progress_line(out / "runs" / run.name, run, recipe, t0)
-                state, age = shown.get(run.name, (None, 0.0))
-                # a line when the run moved on, else every few minutes (it is still there)
-                if line.rpartition(",")[0] != state or last - age >= 10 * PROGRESS_S:
-                    shown[run.name] = (line.rpartition(",")[0], last)
-                    say(line, flush=True)
+    with _interrupts() as interrupted:
+        while waiting or running:
+            while waiting and len(running) < k:
+                run, key = waiting.pop(0)
+                task = _task(recipe, run, key, shards[run.corpus], out, zoo, share, o)
+                say(f"  {run.name}: {'resuming' if task.resume else 'starting'} "
+                    f"({task.options.steps} steps on {run.corpus})", flush=True)
+                running[remote.remote(task)] = (run, time.time())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            if interrupted.is_set():
+                for ref in running:  # their checkpoints stay: the same command resumes them
+                    ray.cancel(ref, force=True)
+                raise KeyboardInterrupt
+            for ref in done:
+                run, t0 = running.pop(ref)
+                rows.append(_finished(ref, run, t0, say))
+            if time.time() - last >= PROGRESS_S:
+                last = time.time()
+                for run, t0 in running.values():
+                    line = _progress_line(out / "runs" / run.name, run, recipe, t0)
+                    state, age = shown.get(run.name, (None, 0.0))
+                    # a line when the run moved on, else every few minutes (it is still there)
+                    if line.rpartition(",")[0] != state or last - age >= 10 * PROGRESS_S:
+                        shown[run.name] = (line.rpartition(",")[0], last)
+                        say(line, flush=True)
     return rows
+
+
+@contextlib.contextmanager
+def _interrupts():
+    """Ctrl-C as an event the scheduling loop checks between waits: a SIGINT that arrives while
+    the driver is inside ``ray.wait`` is otherwise lost (measured with Ray 2.60: the loop went
+    on, and a build could not be stopped). The previous handler is put back afterwards."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _finished(ref, run: Run, t0: float, say) -> dict:
