@@ -19,6 +19,7 @@ accuracy, the test accuracy of that epoch's model and seconds; also written to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -169,9 +170,9 @@ def main() -> None:
                 init = s2[toolkit]["checkpoint"] if start == "stage 2" else None
                 folder = out / "ft" / tag
                 if toolkit == "uer_ray":
-                    make = lambda: ours_finetune(args, folder, vocab, init, lr, correction)  # noqa: E731
+                    make = functools.partial(ours_finetune, args, folder, vocab, init, lr, correction)
                 else:
-                    make = lambda: uer_finetune(args, folder, vocab, init, lr)  # noqa: E731
+                    make = functools.partial(uer_finetune, args, folder, vocab, init, lr)
                 r = cached(out / "ft" / f"{tag}.json", args.fresh, make)
                 rows.append({"toolkit": toolkit, "start": start, "lr": lr, "optimizer": optim, **r})
                 print(f"  {toolkit:8} {start:8} lr {lr:g} {optim:19} dev {r['dev']:.3f} "

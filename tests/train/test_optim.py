@@ -110,8 +110,8 @@ def _reference_bert_adamw(params, grads_per_step, lrs, *, weight_decay, betas=(0
     params = [p.clone() for p in params]
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
-    for grads, lr in zip(grads_per_step, lrs):
-        for i, (p, g) in enumerate(zip(params, grads)):
+    for grads, lr in zip(grads_per_step, lrs, strict=True):
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             m[i] = betas[0] * m[i] + (1 - betas[0]) * g
             v[i] = betas[1] * v[i] + (1 - betas[1]) * g * g
             p -= lr * weight_decay * p

@@ -25,7 +25,8 @@ def char_vocab(path: Path, extra: str = "") -> Path:
     return path
 
 
-def stage1_entry(folder: Path, zoo: Path, name: str, config: dict, vocab: Path) -> str:
+def stage1_entry(folder: Path, zoo: Path, name: str, config: dict, vocab: Path,
+                 aliases: tuple[str, ...] = ()) -> str:
     """Publish a randomly initialised model as a pre-trained entry; returns ``zoo:NAME@VERSION``."""
     import torch
 
@@ -46,7 +47,7 @@ def stage1_entry(folder: Path, zoo: Path, name: str, config: dict, vocab: Path) 
         parent=None, options={"steps": 1}, results={"steps": 1, "loss_first": 5.0, "loss_last": 4.0},
         metrics=[], checkpoint=str(out / "final"), seconds=1.0, device="cpu")
     write_json(out / "metrics.json", record)
-    ref = Z.publish(out, name=name, zoo=str(zoo))
+    ref = Z.publish(out, name=name, zoo=str(zoo), aliases=aliases)
     return ref.ref
 
 

@@ -105,18 +105,25 @@ def test_proposals_respect_conditions_and_seeds(tmp_path, space_dict):
         space.require_grid()
 
 
-def test_shipped_spaces_load(monkeypatch):
+def test_shipped_spaces_load(monkeypatch, tmp_path):
+    from space_helpers import TINY_BERT
+    from stage1_helpers import TINY_GCNN, TINY_LSTM, char_vocab, stage1_entry
     from uer_testing import FIXTURE_DATA, REPO
 
     # the spaces name their files under ${UER_RAY_DATA:-../../shared/data}; the bundled test data
     # has each of them (20-row heads; loading checks that they exist and reads the vocabulary)
     monkeypatch.setenv("UER_RAY_DATA", str(FIXTURE_DATA))
+    # the low-resource study starts from the entries of recipes/clue_small.yaml: tiny stand-ins
+    zoo, vocab = tmp_path / "zoo", char_vocab(tmp_path / "vocab.txt")
+    for name, config in (("clue+lstm+lm", TINY_LSTM), ("clue+gatedcnn+lm", TINY_GCNN),
+                         ("clue+bert-tiny+mlm", TINY_BERT)):
+        stage1_entry(tmp_path, zoo, name, config, vocab, aliases=("clue-small",))
     sizes = {}
     for path in sorted((REPO / "search_spaces").glob("*.yaml")):
-        space = load_space(path)
+        space = load_space(path, zoo=str(zoo))
         sizes[space.name] = space.size()
-    assert sizes["uer-grid"] == 18 and sizes["msra_ner"] == 8
-    assert set(sizes) == {"book_review", "msra_ner", "sst2", "uer-grid"}
+    assert sizes["uer-grid"] == 18 and sizes["msra_ner"] == 8 and sizes["book_review_lowres"] == 12
+    assert set(sizes) == {"book_review", "book_review_lowres", "msra_ner", "sst2", "uer-grid"}
 
 
 def test_a_misspelt_space_file_suggests_its_neighbour(tmp_path, space_dict):

@@ -82,7 +82,7 @@ class BertAdamW(torch.optim.AdamW):
         try:
             return super().step(closure)
         finally:
-            for group, (lr, eps, wd) in zip(self.param_groups, saved):
+            for group, (lr, eps, wd) in zip(self.param_groups, saved, strict=True):
                 group["lr"], group["eps"], group["weight_decay"] = lr, eps, wd
 
     def _next_step(self, group: dict) -> int:
