@@ -66,3 +66,32 @@ def wandb_values(data: bytes, key: str) -> list[str]:
         n = m.group(1)[0]
         out.append(data[m.end() : m.end() + n].decode())
     return out
+
+
+def edit(document: dict, keys: str, value) -> dict:
+    """A deep copy of a YAML document (a search space, a recipe) with the value at the dotted
+    key path ``keys`` replaced by ``value``, or deleted when ``value`` is ``KeyError``."""
+    import copy
+
+    out = copy.deepcopy(document)
+    *path, last = keys.split(".")
+    node = out
+    for k in path:
+        node = node[k]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+def fails_in_one_line(error: type[Exception], load, path, *needles: str, prefix: str = "") -> str:
+    """``load(path)`` raises ``error`` with one line that starts with the file's path (and
+    ``prefix`` after it) and holds every needle; returns the message."""
+    with pytest.raises(error) as e:
+        load(path)
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(f"{path}{prefix}"), text
+    for n in needles:
+        assert n in text, (n, text)
+    return text

@@ -3,11 +3,11 @@ file and the YAML key path; proposals respect the conditions and repeat with the
 
 from __future__ import annotations
 
-import copy
 import random
 
 import pytest
 from space_helpers import base_space, write_space
+from uer_testing import edit, fails_in_one_line
 
 from uer_ray.tune import load_space
 from uer_ray.tune.domains import SpaceError
@@ -19,27 +19,7 @@ def space_dict(tmp_path):
 
 
 def fails(tmp_path, space: dict, *needles: str) -> str:
-    path = write_space(tmp_path, space, "bad.yaml")
-    with pytest.raises(SpaceError) as e:
-        load_space(path)
-    text = str(e.value)
-    assert "\n" not in text and text.startswith(str(path)), text
-    for n in needles:
-        assert n in text, (n, text)
-    return text
-
-
-def edit(space: dict, keys: str, value) -> dict:
-    out = copy.deepcopy(space)
-    *path, last = keys.split(".")
-    node = out
-    for k in path:
-        node = node[k]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return out
+    return fails_in_one_line(SpaceError, load_space, write_space(tmp_path, space, "bad.yaml"), *needles)
 
 
 def test_bad_spaces_fail_naming_the_yaml_path(tmp_path, space_dict):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from space_helpers import base_space, write_space
 from stage1_helpers import TINY_GCNN, TINY_LSTM, char_vocab, stage1_entry
+from uer_testing import fails_in_one_line
 
 from uer_ray.tune import load_space
 from uer_ray.tune.domains import SpaceError
@@ -40,14 +41,8 @@ def stage1_space(tmp_path, refs: dict) -> dict:
 
 
 def fails(tmp_path, space: dict, zoo, *needles: str) -> str:
-    path = write_space(tmp_path, space, "bad.yaml")
-    with pytest.raises(SpaceError) as e:
-        load_space(path, zoo=str(zoo))
-    text = str(e.value)
-    assert "\n" not in text and text.startswith(str(path)), text
-    for n in needles:
-        assert n in text, (n, text)
-    return text
+    return fails_in_one_line(SpaceError, lambda p: load_space(p, zoo=str(zoo)),
+                             write_space(tmp_path, space, "bad.yaml"), *needles)
 
 
 def test_each_encoder_starts_from_its_own_entry_pinned_to_a_version(tmp_path, entries):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from uer_testing import REPO, data_file
+from uer_testing import REPO, data_file, edit, fails_in_one_line
 
 from uer_ray.zoo.recipe import RecipeError
 from uer_ray.zoo.recipe_checks import load_recipe
@@ -44,27 +44,8 @@ def write(tmp_path: Path, recipe: dict, name: str = "recipe.yaml") -> Path:
 
 
 def fails(tmp_path, recipe: dict, *needles: str) -> str:
-    path = write(tmp_path, recipe, "bad.yaml")
-    with pytest.raises(RecipeError) as e:
-        load_recipe(path)
-    text = str(e.value)
-    assert "\n" not in text and text.startswith(f"{path}: "), text
-    for n in needles:
-        assert n in text, (n, text)
-    return text
-
-
-def edit(recipe: dict, keys: str, value) -> dict:
-    out = copy.deepcopy(recipe)
-    *path, last = keys.split(".")
-    node = out
-    for k in path:
-        node = node[k]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return out
+    return fails_in_one_line(RecipeError, load_recipe, write(tmp_path, recipe, "bad.yaml"), *needles,
+                             prefix=": ")
 
 
 def test_a_recipe_names_its_runs_uer_style(tmp_path, recipe):

@@ -16,17 +16,17 @@ W&B see their flat form).
 
 from __future__ import annotations
 
-import os
 import random
-import re
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 from typing import Any
 
+from uer_ray import yamlfile
 from uer_ray.suggest import did_you_mean
 from uer_ray.tune.domains import Domain, SpaceError, parse_domain
 from uer_ray.tune.trial_config import NO_STAGE2, TrialConfig
+from uer_ray.yamlfile import check_keys, read_mapping
 
 SCRATCH = "scratch"
 
@@ -44,7 +44,6 @@ FINETUNE_KEYS = ("epochs", "batch_size", "grad_accum", "warmup", "weight_decay",
                  "patience", "pooling", "freeze", "crf")
 NUMERIC = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "seq_length": 1, "patience": 0,
            "warmup": 0, "weight_decay": 0}
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -203,53 +202,18 @@ def _grid(domains: dict[str, Domain]) -> list[dict]:
 def read_space(path: str | Path) -> SearchSpace:
     """Read a search-space file, checking its keys, names, ranges and paths; what they refer to
     (the task, the files, the models) is checked by ``uer_ray.tune.checks.load_space``."""
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
-        hint = did_you_mean(path.name, near, cutoff=0.5, brackets=True,
-                            show=lambda name: str(path.parent / name))
-        raise SpaceError(f"{path}: no such search-space file{hint}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise SpaceError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    if not isinstance(raw, dict):
-        raise SpaceError(f"{path}: a search space is a mapping of keys ({', '.join(TOP_KEYS)})")
+    raw, _ = read_mapping(path, SpaceError, "search-space", TOP_KEYS)
     return _build(path, raw)
 
 
 def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> dict:
-    if not isinstance(section, dict):
-        raise SpaceError(f"{where}: expected a mapping, got {section!r}")
-    for key in section:
-        if key not in allowed:
-            raise SpaceError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)} (known: "
-                             f"{', '.join(allowed)})")
-    for key in required:
-        if key not in section:
-            raise SpaceError(f"{where}.{key}: required key is missing")
-    return section
+    return check_keys(section, allowed, where, SpaceError, required)
 
 
 def resolve_path(text: str, base: Path, where: str) -> str:
     """``${VAR}`` / ``${VAR:-default}`` expanded, then relative to the space file's folder."""
-
-    def expand(m: re.Match) -> str:
-        value = os.environ.get(m.group(1), m.group(2))
-        if value is None:
-            raise SpaceError(f"{where}: environment variable {m.group(1)} is not set (and the "
-                             f"path gives no default: write ${{{m.group(1)}:-DEFAULT}})")
-        return value
-
-    expanded = _VAR.sub(expand, str(text))
-    if expanded.startswith(("zoo:", "s3://", "gs://")):
-        return expanded
-    p = Path(expanded).expanduser()
-    return str(p if p.is_absolute() else (base / p).resolve())
+    return yamlfile.resolve_path(text, base, where, SpaceError)
 
 
 def _build(path: Path, raw: dict) -> SearchSpace:

@@ -30,6 +30,7 @@ from typing import Any
 
 from uer_ray.errors import UerRayError
 from uer_ray.suggest import did_you_mean
+from uer_ray.yamlfile import check_keys, read_mapping, resolve_path
 
 TOP_KEYS = ("name", "description", "vocabulary", "corpora", "defaults", "models", "grid", "runs",
             "aliases")
@@ -116,52 +117,17 @@ class Recipe:
 
 # -- reading -----------------------------------------------------------------------------------
 def read_recipe(path: str | Path) -> Recipe:
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
-        hint = did_you_mean(path.name, near, cutoff=0.5, brackets=True,
-                            show=lambda name: str(path.parent / name))
-        raise RecipeError(f"{path}: no such recipe file{hint}")
-    data = path.read_bytes()
-    try:
-        raw = yaml.safe_load(data.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping of keys ({', '.join(TOP_KEYS)})")
+    raw, data = read_mapping(path, RecipeError, "recipe", TOP_KEYS)
     return _build(path, raw, hashlib.sha256(data).hexdigest())
 
 
 def _keys(section: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> dict:
-    if not isinstance(section, dict):
-        raise RecipeError(f"{where}: expected a mapping, got {section!r}")
-    for key in section:
-        if key not in allowed:
-            raise RecipeError(f"{_at(where, key)}: unknown key{did_you_mean(key, allowed)} (known: "
-                              f"{', '.join(allowed)})")
-    for key in required:
-        if key not in section:
-            raise RecipeError(f"{_at(where, key)}: required key is missing")
-    return section
-
-
-def _at(where: str, key: str) -> str:
-    """``FILE: a.b`` + ``c`` -> ``FILE: a.b.c``; ``FILE`` + ``c`` -> ``FILE: c``."""
-    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
+    return check_keys(section, allowed, where, RecipeError, required)
 
 
 def _path(text: Any, base: Path, where: str) -> str:
-    from uer_ray.tune.domains import SpaceError
-    from uer_ray.tune.space import resolve_path
-
-    try:
-        return resolve_path(str(text), base, where)
-    except SpaceError as e:
-        raise RecipeError(str(e)) from None
+    return resolve_path(str(text), base, where, RecipeError)
 
 
 def _names(value: Any, known: dict, where: str, what: str) -> list[str]:
