@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("uer_ray.cli.pretrain", "pre-train a model on shards with Ray Train"),
     "finetune": ("uer_ray.cli.finetune", "fine-tune on a downstream task"),
     "predict": ("uer_ray.cli.predict", "run a fine-tuned model over a file"),
+    "generate": ("uer_ray.cli.generate", "generate text from a language model or an mt/ae model"),
     "convert": ("uer_ray.cli.convert", "convert checkpoints between Hugging Face and uer_ray"),
     "search": ("uer_ray.cli.search", "Ray Tune search over encoder x target x weight"),
     "zoo": ("uer_ray.cli.zoo", "list, show, publish, load, remove model-zoo entries"),

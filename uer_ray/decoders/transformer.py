@@ -17,7 +17,7 @@ from torch import nn
 from uer_ray.decoders.base import DECODERS
 from uer_ray.embeddings.config import EmbeddingConfig
 from uer_ray.embeddings.embedding import Embedding
-from uer_ray.layers.attention import attention_mask
+from uer_ray.layers.attention import KvCache, attention_mask
 from uer_ray.layers.transformer_layer import TransformerDecoderLayer
 from uer_ray.layers.validation import require_positive, require_probability
 
@@ -78,3 +78,36 @@ class TransformerDecoder(nn.Module):
         for layer in self.layers:
             x = layer(x, memory, self_mask, self_causal, memory_mask)
         return self.final_norm(x) if self.final_norm is not None else x
+
+    # -- generation: self-attention keys/values cached, the memory's computed once ------------
+    def start(self, memory: torch.Tensor, memory_padding: torch.Tensor | None, capacity: int) -> dict:
+        """The cache for generating up to ``capacity`` target positions over ``memory`` (B,T,M)."""
+        b = memory.shape[0]
+        attn = self.layers[0].attn
+        head_dim = self.output_dim // attn.heads
+        mask = attention_mask(memory_padding, False, 1, memory.shape[1])[0]
+        return {"layers": [KvCache(b, attn.heads, capacity, head_dim) for _ in self.layers],
+                "memory": [layer.cross.memory_kv(memory) for layer in self.layers],
+                "memory_mask": mask,
+                "lengths": torch.zeros(b, dtype=torch.long, device=memory.device)}
+
+    def extend(self, tgt_ids: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        """tgt_ids (B,1): every row's next target token -> states (B,1,H) and the cache."""
+        lengths = cache["lengths"]
+        visible = int(lengths.max()) + 1
+        x = self.embedding(tgt_ids, tgt_ids, lengths[:, None])
+        mask = (torch.arange(visible, device=x.device) <= lengths[:, None])[:, None, None, :]
+        for layer, kv, memory_kv in zip(self.layers, cache["layers"], cache["memory"], strict=True):
+            kv.index, kv.visible = lengths[:, None], visible
+            x = layer.cached(x, kv, mask, memory_kv, cache["memory_mask"])
+        x = self.final_norm(x) if self.final_norm is not None else x
+        return x, {**cache, "lengths": lengths + 1}
+
+    def reorder(self, cache: dict, index: torch.Tensor) -> dict:
+        for kv in cache["layers"]:
+            kv.reorder(index)
+        mask = cache["memory_mask"]
+        return {"layers": cache["layers"],
+                "memory": [(k.index_select(0, index), v.index_select(0, index)) for k, v in cache["memory"]],
+                "memory_mask": None if mask is None else mask.index_select(0, index),
+                "lengths": cache["lengths"].index_select(0, index)}

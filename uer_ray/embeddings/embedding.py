@@ -36,10 +36,17 @@ class Embedding(nn.Module):
         """The part called ``name`` (``part("word")`` is what tied output layers use), or None."""
         return self._modules.get(name) if name in self.part_names else None
 
-    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``positions`` (B,T): where each token stands, for parts that read it (``positional``);
+        None: 0..T-1 (generation passes each row's next position)."""
         x = None
         for name in self.part_names:
-            y = self._modules[name](input_ids, segment_ids)
+            part = self._modules[name]
+            if positions is not None and getattr(part, "positional", False):
+                y = part(input_ids, segment_ids, positions)
+            else:
+                y = part(input_ids, segment_ids)
             x = y if x is None else x + y
         if x.shape[0] != input_ids.shape[0]:  # only broadcast parts (positions): expand to the batch
             x = x.expand(input_ids.shape[0], -1, -1)

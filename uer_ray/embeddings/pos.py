@@ -23,7 +23,13 @@ class PositionEmbedding(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(cfg.max_seq_length, cfg.emb_size).normal_(0.0, 0.02))
 
-    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+    positional = True
+    """reads ``positions`` when given (generation)"""
+
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        if positions is not None:
+            return self.weight[positions]
         t = input_ids.shape[1]
         check_length(t, self.weight.shape[0])
         return self.weight[:t].unsqueeze(0)

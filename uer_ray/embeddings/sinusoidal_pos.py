@@ -27,7 +27,13 @@ class SinusoidalPositionEmbedding(nn.Module):
         table[:, 1::2] = torch.cos(pos * freq)[:, : e // 2]
         self.register_buffer("table", table, persistent=False)
 
-    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+    positional = True
+    """reads ``positions`` when given (generation)"""
+
+    def forward(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        if positions is not None:
+            return self.table[positions]
         t = input_ids.shape[1]
         check_length(t, self.table.shape[0])
         return self.table[:t].unsqueeze(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from uer_ray.layers.pooling import POOLINGS
@@ -32,7 +33,11 @@ class Encoder(nn.Module):
       pre-trained weights or from scratch;
     - ``bidirectional``: the output is [forward states | backward states], H/2 each (``bilm``
       reads the halves);
-    - ``expected_input_dim(cfg)``: the input width it needs (None: any).
+    - ``expected_input_dim(cfg)``: the input width it needs (None: any);
+    - for generation (``uer_ray.generate``), optionally ``start``/``extend``/``reorder``: the
+      encoder continues its left-to-right states one position at a time from a cache instead
+      of recomputing the prefix (``incremental = True``). Encoders without them are generated
+      from by recomputing every step.
     """
 
     name: ClassVar[str] = ""
@@ -53,9 +58,27 @@ class Encoder(nn.Module):
     def default_pooling(cls, cfg: Any) -> str:
         return "mean"
 
+    incremental: ClassVar[bool] = False
+    """implements ``start``/``extend``/``reorder`` (cached generation)"""
+
     @classmethod
     def expected_input_dim(cls, cfg: Any) -> int | None:
         return None
+
+    def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, Any]:
+        """Generation, eval mode: the left-to-right states (B,T,H') of a right-padded batch x
+        (B,T,D) whose rows hold ``lengths`` (B,) real positions, and the cache from which
+        ``extend`` continues each row after its last real one; no row will pass ``capacity``
+        positions. H' is H, or H/2 for a bidirectional encoder: its forward states only."""
+        raise NotImplementedError(f"encoder {self.name!r} has no cached generation")
+
+    def extend(self, x: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        """x (B,1,D): the next position of every row -> its states (B,1,H') and the cache."""
+        raise NotImplementedError(f"encoder {self.name!r} has no cached generation")
+
+    def reorder(self, cache: Any, index: torch.Tensor) -> Any:
+        """The cache of rows ``index`` (beam search keeps, drops and copies rows)."""
+        raise NotImplementedError(f"encoder {self.name!r} has no cached generation")
 
 
 ENCODERS: Registry[type[Encoder]] = Registry("encoder", package="uer_ray.encoders", base=Encoder)

@@ -45,12 +45,43 @@ class GatedCnnEncoder(Encoder):
         y = F.glu(conv(F.pad(x, (self.kernel_size - 1, 0))), dim=1)  # left padding: causal
         return dropout(y, self.dropout, self.training)
 
-    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
-        x = self._gated(self.convs[0], x.transpose(1, 2))  # (B,H,T); width changes, no residual
-        rest = self.convs[1:]
-        for start in range(0, len(rest), self.block_size):
+    def _blocks(self, x: torch.Tensor, gated) -> torch.Tensor:
+        """x (B,D,T) through the convolutions, ``gated(i, conv, x)`` applying convolution i."""
+        x = gated(0, self.convs[0], x)  # width changes, no residual
+        for start in range(1, len(self.convs), self.block_size):
             residual = x
-            for conv in rest[start : start + self.block_size]:
-                x = self._gated(conv, x)
+            for i in range(start, min(start + self.block_size, len(self.convs))):
+                x = gated(i, self.convs[i], x)
             x = x + residual
-        return x.transpose(1, 2)
+        return x
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        return self._blocks(x.transpose(1, 2), lambda i, conv, y: self._gated(conv, y)).transpose(1, 2)
+
+    # -- generation: each convolution keeps the kernel_size - 1 inputs before the next position
+    incremental = True
+
+    def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, list]:
+        window = self.kernel_size - 1
+        take = lengths[:, None] + torch.arange(window, device=x.device)  # in the left-padded input
+        cache = []
+
+        def gated(i, conv, y):
+            padded = F.pad(y, (window, 0))
+            cache.append(padded.gather(2, take[:, None, :].expand(-1, y.shape[1], -1)))
+            return F.glu(conv(padded), dim=1)
+
+        return self._blocks(x.transpose(1, 2), gated).transpose(1, 2), cache
+
+    def extend(self, x: torch.Tensor, cache: list) -> tuple[torch.Tensor, list]:
+        new = []
+
+        def gated(i, conv, y):
+            window = torch.cat([cache[i], y], dim=2)  # (B,C,kernel_size)
+            new.append(window[:, :, 1:])
+            return F.glu(conv(window), dim=1)
+
+        return self._blocks(x.transpose(1, 2), gated).transpose(1, 2), new
+
+    def reorder(self, cache: list, index: torch.Tensor) -> list:
+        return [c.index_select(0, index) for c in cache]

@@ -22,3 +22,25 @@ class EncoderStack(nn.Module):
             x = member(x, padding_mask)
         return x
 
+    # -- generation: each member continues from its own cache (``Encoder.start``) ---------------
+    @property
+    def incremental(self) -> bool:
+        return all(getattr(m, "incremental", False) for m in self.stack)
+
+    def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, list]:
+        caches = []
+        for member in self.stack:
+            x, cache = member.start(x, lengths, capacity)
+            caches.append(cache)
+        return x, caches
+
+    def extend(self, x: torch.Tensor, caches: list) -> tuple[torch.Tensor, list]:
+        new = []
+        for member, cache in zip(self.stack, caches, strict=True):
+            x, cache = member.extend(x, cache)
+            new.append(cache)
+        return x, new
+
+    def reorder(self, caches: list, index: torch.Tensor) -> list:
+        return [m.reorder(c, index) for m, c in zip(self.stack, caches, strict=True)]
+

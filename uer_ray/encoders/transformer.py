@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from uer_ray.encoders.base import ENCODERS, Encoder
-from uer_ray.layers.attention import attention_mask
+from uer_ray.layers.attention import KvCache, attention_mask
 from uer_ray.layers.packing import Packing
 from uer_ray.layers.transformer_layer import TransformerLayer
 from uer_ray.layers.validation import require_positive, require_probability
@@ -79,6 +79,38 @@ class TransformerEncoder(Encoder):
     @classmethod
     def expected_input_dim(cls, cfg: TransformerConfig) -> int:
         return cfg.hidden_size  # residual connections need input width == hidden_size
+
+    @property
+    def incremental(self) -> bool:
+        return self.causal  # a fully-visible encoder's earlier states change with every new token
+
+    def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, dict]:
+        b, t, h = x.shape
+        heads = self.layers[0].attn.heads
+        caches = [KvCache(b, heads, capacity, h // heads) for _ in self.layers]
+        keys = torch.arange(t, device=x.device)
+        # causal, and no key past the row's end
+        mask = (keys[None, :] < lengths[:, None])[:, None, None, :] & (keys[:, None] >= keys)
+        return self._cached(x, caches, None, t, mask), {"layers": caches, "lengths": lengths.clone()}
+
+    def extend(self, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, dict]:
+        """Every row's next position is its number of cached positions (``cache["lengths"]``)."""
+        lengths = cache["lengths"]
+        visible = int(lengths.max()) + 1
+        mask = (torch.arange(visible, device=x.device) <= lengths[:, None])[:, None, None, :]
+        out = self._cached(x, cache["layers"], lengths[:, None], visible, mask)
+        return out, {"layers": cache["layers"], "lengths": lengths + 1}
+
+    def _cached(self, x, caches, index, visible, mask) -> torch.Tensor:
+        for layer, cache in zip(self.layers, caches, strict=True):
+            cache.index, cache.visible = index, visible
+            x = layer.cached(x, cache, mask)
+        return self.final_norm(x) if self.final_norm is not None else x
+
+    def reorder(self, cache: dict, index: torch.Tensor) -> dict:
+        for layer in cache["layers"]:
+            layer.reorder(index)
+        return {"layers": cache["layers"], "lengths": cache["lengths"].index_select(0, index)}
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None,
                 read: torch.Tensor | None = None) -> torch.Tensor:

@@ -98,6 +98,18 @@ class SelfAttention(nn.Module):
         y = packing.pack(y).reshape(-1, h)
         return self.out(y if keep is None else y.index_select(0, keep))
 
+    def cached(self, x: torch.Tensor, cache: KvCache, mask: torch.Tensor | None,
+               is_causal: bool = False) -> torch.Tensor:
+        """Generation: x (B,t,H) are the next t positions of every row; their keys and values are
+        written into ``cache`` at ``cache.index`` and the queries attend over the cache's first
+        ``cache.visible`` positions under ``mask`` (B,1,t,visible) -> (B,t,H)."""
+        b, t, h = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        cache.write(k, v)
+        k, v = cache.view()
+        y = attend(q, k, v, mask, is_causal, 0.0).transpose(1, 2)
+        return self.out(y.reshape(b, t, h))
+
 
 class CrossAttention(nn.Module):
     """Multi-head attention of queries (B,Tq,H) over a memory (B,Tk,M) -> (B,Tq,H)."""
@@ -112,10 +124,52 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(memory_size, 2 * hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        b, tq, h = x.shape
-        tk, d = memory.shape[1], h // self.heads
-        q = self.q(x).view(b, tq, self.heads, d).transpose(1, 2)
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B,heads,Tk,d) of the memory: computed once per generation."""
+        b, tk = memory.shape[:2]
+        d = self.kv.out_features // 2 // self.heads
         k, v = self.kv(memory).view(b, tk, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+        return k, v
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None,
+                memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``memory_kv``: the memory's keys and values from ``memory_kv`` (generation)."""
+        b, tq, h = x.shape
+        q = self.q(x).view(b, tq, self.heads, h // self.heads).transpose(1, 2)
+        k, v = memory_kv if memory_kv is not None else self.memory_kv(memory)
         y = attend(q, k, v, mask, False, self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(b, tq, h))
+
+
+class KvCache:
+    """Keys and values of one self-attention layer during generation: (B,heads,capacity,d)
+    tensors filled row by row. The prompt fills positions 0..t-1 (``index`` None); after it,
+    each row writes its next position at its own ``index`` (B,1), so rows of different lengths
+    need no padding at the left. Attention reads the first ``visible`` positions."""
+
+    def __init__(self, batch: int, heads: int, capacity: int, head_dim: int):
+        self.shape = (batch, heads, capacity, head_dim)
+        self.k: torch.Tensor | None = None  # allocated at the first write, in the keys' dtype
+        self.v: torch.Tensor | None = None
+        self.index: torch.Tensor | None = None
+        self.visible = 0
+
+    def write(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """k, v (B,heads,t,d) at positions ``index`` (B,t) of each row, or 0..t-1."""
+        if self.k is None:
+            self.k, self.v = k.new_zeros(self.shape), v.new_zeros(self.shape)
+        if self.index is None:
+            t = k.shape[2]
+            self.k[:, :, :t], self.v[:, :, :t] = k, v
+            return
+        rows = torch.arange(k.shape[0], device=k.device)[:, None]
+        self.k[rows, :, self.index] = k.transpose(1, 2)
+        self.v[rows, :, self.index] = v.transpose(1, 2)
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.k[:, :, : self.visible], self.v[:, :, : self.visible]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep rows ``index`` (beam search)."""
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uer_ray.layers.attention import CrossAttention, SelfAttention
+from uer_ray.layers.attention import CrossAttention, KvCache, SelfAttention
 from uer_ray.layers.dropout import dropout
 from uer_ray.layers.feed_forward import FeedForward
 from uer_ray.layers.packing import Packing
@@ -47,6 +47,15 @@ class TransformerLayer(nn.Module):
         x = self.attn_norm((x if keep is None else x.index_select(0, keep)) + self._drop(a))
         return self.ffn_norm(x + self._drop(self.ffn(x)))
 
+    def cached(self, x: torch.Tensor, cache: KvCache, mask: torch.Tensor | None) -> torch.Tensor:
+        """Generation (eval): ``forward`` for the next positions x (B,t,H), attending over the
+        layer's cached keys and values (``SelfAttention.cached``)."""
+        if self.pre_ln:
+            x = x + self.attn.cached(self.attn_norm(x), cache, mask)
+            return x + self.ffn(self.ffn_norm(x))
+        x = self.attn_norm(x + self.attn.cached(x, cache, mask))
+        return self.ffn_norm(x + self.ffn(x))
+
 
 class TransformerDecoderLayer(nn.Module):
     """Causal self-attention, cross-attention over the encoder memory, feed-forward.
@@ -68,6 +77,17 @@ class TransformerDecoderLayer(nn.Module):
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.dropout, self.training) if self.dropout else x
+
+    def cached(self, x, cache: KvCache, self_mask, memory_kv, memory_mask) -> torch.Tensor:
+        """Generation (eval): ``forward`` for the next positions, over the cached self-attention
+        keys/values and the memory's keys/values computed once (``CrossAttention.memory_kv``)."""
+        if self.pre_ln:
+            x = x + self.attn.cached(self.attn_norm(x), cache, self_mask)
+            x = x + self.cross(self.cross_norm(x), None, memory_mask, memory_kv)
+            return x + self.ffn(self.ffn_norm(x))
+        x = self.attn_norm(x + self.attn.cached(x, cache, self_mask))
+        x = self.cross_norm(x + self.cross(x, None, memory_mask, memory_kv))
+        return self.ffn_norm(x + self.ffn(x))
 
     def forward(self, x, memory, self_mask, self_causal, memory_mask):
         if self.pre_ln:

@@ -25,6 +25,7 @@ from uer_ray.models.config import ModelConfig
 from uer_ray.models.model import Model
 
 WEIGHTS, CONFIG, META, TOKENIZER = "model.safetensors", "config.json", "meta.json", "tokenizer"
+TGT_TOKENIZER = "tgt_tokenizer"
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -42,8 +43,9 @@ def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
 
 
 def save_pretrained(model: Model, directory: str | Path, tokenizer: Any = None,
-                    meta: dict | None = None) -> Path:
-    """Write the checkpoint directory atomically (a previous one at that path is replaced)."""
+                    meta: dict | None = None, tgt_tokenizer: Any = None) -> Path:
+    """Write the checkpoint directory atomically (a previous one at that path is replaced);
+    ``tgt_tokenizer``: an ``mt`` model's target side, as ``tgt_tokenizer/``."""
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
     from uer_ray.version import __version__
 
@@ -53,6 +55,9 @@ def save_pretrained(model: Model, directory: str | Path, tokenizer: Any = None,
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "pt", "aliases": json.dumps(aliases)})
         if tokenizer is not None:
             tokenizer.save(tmp / TOKENIZER)
+        tgt_tokenizer = tgt_tokenizer if tgt_tokenizer is not None else getattr(model, "tgt_tokenizer", None)
+        if tgt_tokenizer is not None:
+            tgt_tokenizer.save(tmp / TGT_TOKENIZER)
         write_json(tmp / META, {"package": "uer_ray", "version": __version__,
                                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(meta or {})})
     return Path(directory)
@@ -123,6 +128,7 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     model.load_state_dict(ckpt)
     model.to(map_location).eval()
     model.tokenizer = _load_tokenizer(directory / TOKENIZER)
+    model.tgt_tokenizer = _load_tokenizer(directory / TGT_TOKENIZER)
     return model
 
 

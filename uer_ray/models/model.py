@@ -27,6 +27,7 @@ class Model(nn.Module):
         self.weights = dict(config.targets)
         self.hidden_size = encoder.output_dim
         self.tokenizer = None  # set by load_model when the checkpoint has a tokenizer/
+        self.tgt_tokenizer = None  # ... and an mt model's tgt_tokenizer/
         # training: the last transformer block computes only the rows the targets read
         # (uer_ray.layers.packing); False computes every row
         self.read_rows_only = True

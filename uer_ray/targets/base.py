@@ -76,7 +76,13 @@ class Target(nn.Module):
     - ``from_shards(config, shards)``: the model config with what this target derives from the
       shards filled in (e.g. the number of classes);
     - optionally ``reads(batch, padding_mask)``: the positions ``forward`` reads (None: any),
-      which lets training compute the last transformer block only there.
+      which lets training compute the last transformer block only there;
+    - ``generates``: what ``uer_ray.generate`` can do with a model pre-trained with it:
+      ``"continuation"`` (the next token after a prompt: ``lm``, ``bilm``'s forward half, with
+      ``next_token_logits(states)``), ``"sequence"`` (a decoder writes a new sequence from the
+      encoded input: ``mt``, ``ae``), or None (nothing);
+    - ``output_vocabulary``: for ``"sequence"``, which tokenizer decodes what it writes
+      (``"target"``: the shards' target-side one, ``"source"``: the input's).
     """
 
     name: ClassVar[str] = ""
@@ -89,6 +95,8 @@ class Target(nn.Module):
     predicts_next_token: ClassVar[bool] = False
     card_task_type: ClassVar[str | None] = None
     logits_shape: ClassVar[tuple[str | int, ...]] = ()
+    generates: ClassVar[str | None] = None
+    output_vocabulary: ClassVar[str] = "source"
 
     @classmethod
     def from_shards(cls, config: dict[str, Any], shards: ShardFacts) -> dict[str, Any]:
@@ -189,6 +197,7 @@ class Seq2seqTarget(Target):
 
     Config = Seq2seqConfig
     needs_decoder = True
+    generates = "sequence"
 
     def __init__(self, cfg: Seq2seqConfig, ctx: TargetContext):
         super().__init__()
@@ -208,6 +217,10 @@ class Seq2seqTarget(Target):
     def _project(self, h: torch.Tensor) -> torch.Tensor:
         weight = self.decoder.output_weight if self.output is None else self.output.weight
         return F.linear(h, weight, self.output_bias)
+
+    def next_token_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Decoder states (..., Hd) -> logits (..., V) of the next target token (generation)."""
+        return self._project(states)
 
     def _decode(self, hidden, batch, padding_mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, pad = self._sequence(batch)

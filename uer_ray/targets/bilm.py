@@ -35,6 +35,7 @@ class BilmTarget(Target):
     Config = BilmConfig
     logits_shape = ("B", "T", 2, "V")
     card_task_type = "text-generation"
+    generates = "continuation"
 
     def __init__(self, cfg: BilmConfig, ctx: TargetContext):
         super().__init__()
@@ -61,6 +62,10 @@ class BilmTarget(Target):
         else:
             weight = (self.output_bwd if backward else self.output_fwd).weight
         return F.linear(h, weight, self.bias_bwd if backward else self.bias_fwd)
+
+    def next_token_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """The forward direction's states (..., H/2) -> logits (..., V) of the next token."""
+        return self._project(states, False)
 
     def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
         fwd = self._project(hidden[..., : self.half], False)

@@ -38,6 +38,7 @@ class LmTarget(Target):
     logits_shape = ("B", "T", "V")
     predicts_next_token = True
     card_task_type = "text-generation"
+    generates = "continuation"
 
     def __init__(self, cfg: LmConfig, ctx: TargetContext):
         super().__init__()
@@ -51,6 +52,10 @@ class LmTarget(Target):
     def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
         weight = self._word[0].output_weight if self._word else self.output.weight
         return F.linear(hidden, weight, self.output_bias)
+
+    def next_token_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Left-to-right states (..., H) -> logits (..., V) of the next token (generation)."""
+        return self.logits(states, {}, None)
 
     def forward(self, hidden: torch.Tensor, batch: dict, padding_mask) -> TargetOutput:
         ids = require(batch, "input_ids", "lm")

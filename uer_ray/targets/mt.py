@@ -17,6 +17,7 @@ class MtTarget(Seq2seqTarget):
 
     logits_shape = ("B", "T_tgt-1", "V_tgt")
     columns = logits_columns = ("tgt_ids",)
+    output_vocabulary = "target"
 
     @classmethod
     def from_shards(cls, config: dict[str, Any], shards: ShardFacts) -> dict[str, Any]:

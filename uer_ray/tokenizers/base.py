@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -109,6 +110,16 @@ class Tokenizer:
         return self.token_to_id(token)
 
     # -- shared behaviour ---------------------------------------------------------------
+    def decode_text(self, ids: list[int]) -> str:
+        """Readable text of generated ids: special tokens but ``[UNK]`` dropped, WordPiece
+        ``##`` pieces and SentencePiece ``▁`` pieces joined by ``decode``, and no space left
+        next to a Chinese/Japanese/Korean character."""
+        try:
+            special = {self.special_ids[n] for n in ("pad", "cls", "sep", "mask")}
+        except InputError:
+            special = set()
+        return join_cjk(self.decode([i for i in ids if int(i) not in special]))
+
     def encode(self, text: str) -> list[int]:
         """Ids of ``text`` without special tokens."""
         return self.encode_batch([text])[0]
@@ -308,6 +319,17 @@ class VocabTokenizer(Tokenizer):
     def tokens(self) -> list[str]:
         """The vocabulary in id order (a copy)."""
         return list(self._tokens)
+
+
+_CJK = ("\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u31c0-\u9fff"
+        "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef")
+_SPACE_NEAR_CJK = re.compile(f"(?<=[{_CJK}]) +| +(?=[{_CJK}])")
+
+
+def join_cjk(text: str) -> str:
+    """``text`` without the spaces a token-joining decoder puts next to CJK characters and
+    full-width punctuation ("我 爱 北 京 。" -> "我爱北京。"); other spaces stay."""
+    return _SPACE_NEAR_CJK.sub("", text)
 
 
 def word_level(vocab: dict[str, int], tokenizer: Tokenizer, per_char: bool) -> RustTokenizer:

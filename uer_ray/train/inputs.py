@@ -25,6 +25,8 @@ class ShardInfo:
     columns: list[str]
     tokenizer: Any
     tgt_vocab_size: int | None
+    tgt_tokenizer: Any = None
+    """the target-side tokenizer of ``mt`` shards (``tgt_tokenizer/``), saved with the model"""
 
     @property
     def vocab_size(self) -> int:
@@ -92,7 +94,15 @@ def load_shard_info(
         columns=_columns(path, manifest),
         tokenizer=_tokenizer(path, manifest, init, vocab),
         tgt_vocab_size=tgt.get("size") if tgt else None,
+        tgt_tokenizer=_tgt_tokenizer(path) if tgt else None,
     )
+
+
+def _tgt_tokenizer(path: Path) -> Any:
+    from uer_ray.tokenizers import load_tokenizer
+
+    folder = path / "tgt_tokenizer"
+    return load_tokenizer(folder) if folder.is_dir() else None
 
 
 def model_config_for(

@@ -286,7 +286,8 @@ def worker_spec(o: PretrainOptions, info: ShardInfo, model_config: dict,
         except ValueError as e:
             raise OptionsError(f"--mask-prob / --masking: {e}") from None
     return PretrainSpec(
-        model_config=model_config, tokenizer=info.tokenizer, init=init, masking=masking,
+        model_config=model_config, tokenizer=info.tokenizer, tgt_tokenizer=info.tgt_tokenizer,
+        init=init, masking=masking,
         schedule=Schedule(steps=o.steps, lr=o.lr, weight_decay=o.weight_decay,
                           adam_bias_correction=o.adam_bias_correction, warmup_steps=o.warmup_steps, kind=o.schedule, clip=o.clip,
                           grad_accum=o.grad_accum),

@@ -40,6 +40,8 @@ class PretrainSpec:
 
     model_config: dict[str, Any]
     tokenizer: Any
+    tgt_tokenizer: Any = None
+    """``mt``: the target side's (saved as the checkpoint's ``tgt_tokenizer/``)"""
     init: str | None
     """absolute path of the checkpoint to start from (stage 2), or None"""
     masking: MaskingConfig | None

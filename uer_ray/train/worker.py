@@ -119,7 +119,8 @@ def _save(spec: PretrainSpec, model, optimizer, scheduler, pos, directory: Path,
 
     meta = {**spec.meta, "step": pos.step, "epoch": pos.epoch, "metrics": last,
             "workers": pos.world, "effective_batch_size": spec.rows_per_step * pos.world}
-    save_pretrained(model, directory / st.MODEL_DIR, tokenizer=spec.tokenizer, meta=meta)
+    save_pretrained(model, directory / st.MODEL_DIR, tokenizer=spec.tokenizer, meta=meta,
+                    tgt_tokenizer=spec.tgt_tokenizer)
     st.save_state(directory, optimizer=optimizer, scheduler=scheduler, position=pos, seed=spec.seed)
 
 
