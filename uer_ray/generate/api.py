@@ -140,8 +140,10 @@ def generate(model, prompts: list[str] | list[list[int]], options: GenerateOptio
         raise InputError("no prompts to generate from")
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
     sequence = target.generates == "sequence"
-    if sequence and target.output_vocabulary == "target":
-        out_tok = output_tokenizer if output_tokenizer is not None else getattr(model, "tgt_tokenizer", None)
+    if output_tokenizer is not None:
+        out_tok = output_tokenizer
+    elif sequence and target.output_vocabulary == "target":
+        out_tok = getattr(model, "tgt_tokenizer", None)
         if out_tok is None and tokenizer is not None and model.config.tgt_vocab_size == model.config.vocab_size:
             out_tok = tokenizer
     else:
