@@ -3,6 +3,7 @@ model-index holds exactly the entry record's results."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from zoo_helpers import finetuned, pretrained
 
@@ -56,3 +57,20 @@ def test_pretrained_card_uses_the_pretraining_task(tmp_path):
     assert meta["model-index"][0]["results"][0]["metrics"] == [
         {"type": "mlm/loss", "value": 3.25, "name": "train mlm/loss"}]
     assert meta["datasets"] == ["cluecorpussmall"]
+
+
+@pytest.mark.parametrize(("targets", "kind", "says"), [
+    ({"lm": 1.0}, "pre-trained", 'generate --model zoo:m@1 --prompt'),
+    ({"bilm": 1.0}, "pre-trained", 'generate --model zoo:m@1 --prompt'),
+    ({"mt": 1.0}, "pre-trained", "generate --model zoo:m@1 --input sources.txt"),
+    ({"mlm": 1.0, "sp": 1.0}, "pre-trained", None),
+    ({"lm": 1.0}, "fine-tuned", None),
+])
+def test_card_says_how_to_generate_with_a_model_that_can(targets, kind, says):
+    from uer_ray.zoo.card import _usage
+
+    usage = "\n".join(_usage({"kind": kind, "model": {"targets": targets}}, "m@1"))
+    if says is None:
+        assert "run.py generate" not in usage
+    else:
+        assert says in usage

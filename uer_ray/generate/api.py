@@ -234,9 +234,9 @@ def _fit(ids: list[int], limit: int | None, src_limit: int | None, o: GenerateOp
          sequence: bool) -> tuple[list[int], int]:
     """The prompt as generation can take it, and how many tokens were cut from its start."""
     if sequence:
-        if limit is not None and o.max_new_tokens + 1 > limit:
+        if limit is not None and o.max_new_tokens > limit:
             raise OptionsError(f"max-new-tokens {o.max_new_tokens} is more than the decoder's "
-                               f"{limit} positions allow ({limit - 1})")
+                               f"{limit} positions")
         room = src_limit
         if room is None or len(ids) <= room:
             return ids, 0

@@ -97,9 +97,9 @@ class SequenceStepper:
         self.memory_padding = padding if bool(padding.any()) else None
         first = torch.full((b,), self.start_id, dtype=torch.long, device=ids.device)
         if self.cached:
-            self.cache = self.decoder.start(self.memory, self.memory_padding, capacity + 1)
+            self.cache = self.decoder.start(self.memory, self.memory_padding, capacity)
         else:
-            self.buffer = ids.new_zeros(b, capacity + 1)
+            self.buffer = ids.new_zeros(b, capacity)
             self.length = 0
         return self.step(first)
 

@@ -176,6 +176,18 @@ def _stages(chain: list[dict]) -> list[str]:
     return lines
 
 
+def _generates(entry: dict) -> str | None:
+    """What ``run.py generate`` does with the model: its first target's ``Target.generates``."""
+    from uer_ray.targets import TARGETS
+
+    if entry["kind"] == "fine-tuned":
+        return None
+    for name in (entry.get("model") or {}).get("targets") or {}:
+        if name in TARGETS and TARGETS.get(name).generates:
+            return TARGETS.get(name).generates
+    return None
+
+
 def _num(v) -> str:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return "?" if v is None else str(v)
@@ -186,6 +198,13 @@ def _usage(entry: dict, ref: str) -> list[str]:
     lines = ["```bash"]
     if entry["kind"] == "fine-tuned":
         lines.append(f"python run.py predict --model zoo:{ref} --input test.tsv --out predictions.tsv")
+    generates = _generates(entry)
+    if generates == "continuation":
+        lines += [f'python run.py generate --model zoo:{ref} --prompt "TEXT TO CONTINUE" --max-new-tokens 50',
+                  f"python run.py generate --model zoo:{ref} --input prompts.txt --out generated.tsv "
+                  "--sample --top-p 0.9 --seed 1"]
+    elif generates == "sequence":
+        lines.append(f"python run.py generate --model zoo:{ref} --input sources.txt --out outputs.tsv --beams 4")
     lines += [f"python run.py finetune --task classify --init zoo:{ref} --train train.tsv --dev dev.tsv --out runs/cls",
               f"python run.py pretrain --init zoo:{ref} --data shards/ --out runs/stage2",
               "```", "", "```python", "import uer_ray", f'model = uer_ray.load_model("zoo:{ref}")', "```"]
