@@ -17,6 +17,8 @@ Public API::
                                                       init="runs/bert/final"),
                               on_epoch=lambda r: print(r["dev/accuracy"]))
     uer_ray.predict(uer_ray.PredictOptions(model="runs/ft", input="test.tsv", out="pred.tsv"))
+    lm = uer_ray.load_model("runs/gpt/final")                  # an lm, bilm, mt or ae model
+    print(uer_ray.generate(lm, ["今天"], uer_ray.GenerateOptions(beams=4))[0].text)
 
 Each stage returns its result record (docs/contracts.md), also written to ``metrics.json``.
 """
@@ -24,8 +26,8 @@ Each stage returns its result record (docs/contracts.md), also written to ``metr
 from uer_ray.version import __version__
 
 __all__ = [
-    "FinetuneOptions", "PredictOptions", "PretrainOptions", "__version__", "build_model",
-    "finetune", "load_model", "load_preset", "predict", "pretrain",
+    "FinetuneOptions", "GenerateOptions", "PredictOptions", "PretrainOptions", "__version__", "build_model",
+    "finetune", "generate", "load_model", "load_preset", "predict", "pretrain",
 ]
 
 # name -> module that defines it; imported lazily so that `import uer_ray` (CLI start-up, Ray
@@ -39,6 +41,8 @@ _LAZY = {
     "FinetuneOptions": "uer_ray.train.finetune",
     "predict": "uer_ray.train.predict",
     "PredictOptions": "uer_ray.train.predict",
+    "generate": "uer_ray.generate",
+    "GenerateOptions": "uer_ray.generate",
 }
 
 

@@ -98,3 +98,28 @@ def test_load_model_attaches_the_saved_tokenizer(tmp_path):
     loaded = uer_ray.load_model(tmp_path / "c")
     assert loaded.tokenizer.vocab_size == VOCAB
     assert loaded.tokenizer.encode("w3 w7") == tok.encode("w3 w7")
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fused_bidirectional_rnn_checkpoints_load_when_exact_and_are_refused_when_not(tmp_path, layers):
+    """bilstm checkpoints saved as one fused ``nn.LSTM(bidirectional=True)``: one layer is the
+    same computation as two separate stacks and loads; two layers leaked later tokens into the
+    forward states and are refused, saying so."""
+    from safetensors.torch import save_file
+
+    from uer_ray.models import load_model
+
+    cfg = {"embedding": ["word"], "encoder": "bilstm", "targets": {"bilm": 1.0}, "emb_size": 8,
+           "hidden_size": 16, "layers": layers, "dropout": 0.0}
+    save_pretrained(build_model(cfg, vocab_size=30), tmp_path)
+    fused = torch.nn.LSTM(8, 8, num_layers=layers, batch_first=True, bidirectional=True)
+    state = {k: v for k, v in load_file(tmp_path / "model.safetensors").items() if not k.startswith("encoder.")}
+    state.update({f"encoder.rnn.{k}": v for k, v in fused.state_dict().items()})
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt", "aliases": "{}"})
+    if layers == 2:
+        with pytest.raises(MismatchError, match="fused PyTorch module.*pre-train it again"):
+            load_model(tmp_path)
+        return
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(tmp_path).encoder(x, None), fused(x)[0])

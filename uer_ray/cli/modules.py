@@ -37,11 +37,12 @@ def _facts(family: str, cls) -> str:
         cfg = cls.Config()
         return (f"sees_future={cls.sees_future(cfg)} pooling={cls.default_pooling(cfg)} "
                 f"lr={cls.lr_pretrained:g}/{cls.lr_scratch:g}"
-                + (" bidirectional" if cls.bidirectional else ""))
+                + (" bidirectional" if cls.bidirectional else "")
+                + (" cached-generation" if cls.incremental else ""))
     if family == "target":
         flags = [f for f in ("needs_masking", "needs_decoder", "predicts_next_token") if getattr(cls, f)]
         return " ".join([f"columns={','.join(cls.columns) or '-'}", *flags,
-                         f"card={cls.card_task_type or '-'}"])
+                         f"card={cls.card_task_type or '-'}", f"generates={cls.generates or '-'}"])
     if family == "task":
         return (f"card={cls.card_task_type} output={cls.output} metric={cls.select_metric}"
                 + (" crf" if cls.takes_crf else ""))

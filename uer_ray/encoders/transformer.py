@@ -80,9 +80,9 @@ class TransformerEncoder(Encoder):
     def expected_input_dim(cls, cfg: TransformerConfig) -> int:
         return cfg.hidden_size  # residual connections need input width == hidden_size
 
-    @property
-    def incremental(self) -> bool:
-        return self.causal  # a fully-visible encoder's earlier states change with every new token
+    # generation: keys and values cached per layer (only a causal encoder generates: a
+    # fully-visible one's earlier states change with every new token)
+    incremental = True
 
     def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, dict]:
         b, t, h = x.shape

@@ -9,6 +9,7 @@ its aliases listed in the file's metadata.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     model = build_model(read_config(directory))
     ckpt = load_state(directory)
     expected = model.state_dict()
+    ckpt, fused = _separate_directions(ckpt, expected)
     missing = sorted(set(expected) - set(ckpt))
     unexpected = sorted(set(ckpt) - set(expected))
     shapes = _differences(expected, ckpt, sorted(expected))
@@ -123,6 +125,11 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
         parts = [f"missing in the weights: {_listing(missing)}" if missing else "",
                  f"not in the config's model: {_listing(unexpected)}" if unexpected else "",
                  f"shape mismatch: {_listing(shapes)}" if shapes else ""]
+        if fused and shapes:
+            parts.append("the bidirectional RNN was saved as one fused PyTorch module, whose "
+                         "second layer reads both directions of the first (later tokens leak "
+                         "into the forward states); since uer_ray keeps the directions as two "
+                         "stacks, only 1-layer ones convert: pre-train it again")
         raise MismatchError(f"{directory}: {CONFIG} and {WEIGHTS} do not match; "
                             + "; ".join(p for p in parts if p))
     model.load_state_dict(ckpt)
@@ -130,6 +137,23 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     model.tokenizer = _load_tokenizer(directory / TOKENIZER)
     model.tgt_tokenizer = _load_tokenizer(directory / TGT_TOKENIZER)
     return model
+
+
+_FUSED_REVERSE = re.compile(r"(.*)\.rnn\.((?:weight|bias)_(?:ih|hh)_l\d+)_reverse$")
+
+
+def _separate_directions(ckpt: dict, expected: dict) -> tuple[dict, bool]:
+    """Checkpoints of bilstm/bigru from before the directions were separate stacks hold a fused
+    module (``rnn.*_reverse``): its reverse weights become ``rnn_backward.*``. Exact for one
+    layer; deeper ones then fail on shapes. Returns (state, whether any were renamed)."""
+    renamed = {}
+    for key in ckpt:
+        m = _FUSED_REVERSE.fullmatch(key)
+        if m and f"{m[1]}.rnn_backward.{m[2]}" in expected:
+            renamed[key] = f"{m[1]}.rnn_backward.{m[2]}"
+    if not renamed:
+        return ckpt, False
+    return {renamed.get(k, k): v for k, v in ckpt.items()}, True
 
 
 def _load_tokenizer(folder: Path) -> Any:
