@@ -4,6 +4,7 @@ Ray Data (an embedded local cluster unless ``--address``/``RAY_ADDRESS`` names o
 from __future__ import annotations
 
 import argparse
+import re
 
 CASES = {"auto": None, "lower": True, "keep": False}
 
@@ -34,7 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tgt-tokenizer", choices=TOKENIZERS.names(), help="mt: target-side tokenizer")
     g.add_argument("--tgt-vocab", help="mt: target vocab.txt")
     g.add_argument("--tgt-spm-model", help="mt: target SentencePiece model")
-    g.add_argument("--tgt-seq-length", type=int, help="mt: longest target, skipthought: longest neighbour (default --seq-length)")
+    g.add_argument("--tgt-seq-length", type=int, help="mt, t5, bart, gsg: longest target, skipthought: "
+                   "longest neighbour (default --seq-length)")
+    g.add_argument("--span-density", type=float, default=0.15, help="t5: share of tokens corrupted (T5: 0.15)")
+    g.add_argument("--span-length", type=float, default=3.0, help="t5: mean corrupted span length (T5: 3)")
+    g.add_argument("--bart-noise", default="infilling,permutation",
+                   help="bart: comma-separated noising functions out of permutation, deletion, "
+                   "infilling (BART: infilling,permutation)")
+    g.add_argument("--mask-ratio", type=float, default=0.3,
+                   help="bart: share of tokens infilling masks and deletion deletes (BART: 0.3)")
+    g.add_argument("--poisson-lambda", type=float, default=3.0,
+                   help="bart: mean infilling span length, Poisson(lambda) (BART: 3)")
+    g.add_argument("--gap-ratio", type=float, default=0.3, help="gsg: share of sentences masked (PEGASUS: 0.3)")
+    g.add_argument("--gap-selection", choices=["lead", "random"], default="lead",
+                   help="gsg: mask the first sentences or random ones (UER-py default: lead)")
     r = p.add_argument_group("run options")
     r.add_argument("--seed", type=int, default=0, help="same seed and input give identical rows")
     r.add_argument("--max-line-chars", type=int, default=200_000, help="longer lines are skipped")
@@ -65,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
             seq_length=args.seq_length, tgt_seq_length=args.tgt_seq_length, pack=not args.no_pack,
             short_seq_prob=args.short_seq_prob,
             labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else None,
-            segment=args.segment,
+            segment=args.segment, span_density=args.span_density, span_length=args.span_length,
+            bart_noise=tuple(x.strip() for x in args.bart_noise.split(",") if x.strip()),
+            mask_ratio=args.mask_ratio, poisson_lambda=args.poisson_lambda, gap_ratio=args.gap_ratio,
+            gap_selection=args.gap_selection,
         )
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    except ValueError as e:  # name the option as typed: "--mask-ratio must be in (0, 1), got 1.5"
+        raise InputError(re.sub(r"^(\w+) must", lambda m: f"--{m[1].replace('_', '-')} must", str(e))) from None
     tok, tgt = _tokenizers(args)
     m = preprocess(args.corpus, args.out, processor=args.processor, tokenizer=tok, config=config,
                    tgt_tokenizer=tgt, seed=args.seed, max_line_chars=args.max_line_chars,

@@ -28,8 +28,15 @@ from uer_ray.data.instances import (
     wrap_documents,
 )
 from uer_ray.data.words import SEGMENTERS, WORD_COLUMN, WordMarking, split_word_flags
+from uer_ray.errors import OptionsError
 from uer_ray.registry import Registry
 from uer_ray.tokenizers import Tokenizer
+
+BART_NOISE = ("permutation", "deletion", "infilling")
+"""bart's noising functions (Lewis et al. 2020, §2.2), in the order they are applied"""
+GAP_SELECTIONS = ("lead", "random")
+"""gsg's ways of choosing gap sentences (PEGASUS's Lead and Random; its ROUGE-based Principal
+selection is not implemented)"""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,25 @@ class ProcessorConfig:
     """word segmenter (``jieba``) whose word boundaries go into the ``continues_word`` column,
     for whole-word masking of Chinese (``uer_ray.data.words``); None: no column"""
 
+    span_density: float = 0.15
+    """t5: share of a window's tokens that span corruption removes (the noise density of Raffel
+    et al. 2020, §3.1.4; UER-py masks 15% too)"""
+    span_length: float = 3.0
+    """t5: mean length of a corrupted span (Raffel et al. 2020's default, 3)"""
+    bart_noise: tuple[str, ...] = ("infilling", "permutation")
+    """bart: the noising functions, applied in the order permutation, deletion, infilling
+    (Lewis et al. 2020 pre-train BART with text infilling + sentence permutation, as UER-py)"""
+    mask_ratio: float = 0.3
+    """bart: share of tokens text infilling masks, and token deletion deletes (BART's 30%)"""
+    poisson_lambda: float = 3.0
+    """bart: infilling span lengths are drawn from Poisson(lambda) (BART's lambda = 3)"""
+    gap_ratio: float = 0.3
+    """gsg: share of an instance's sentences chosen as gap sentences (PEGASUS's 30%, the ratio
+    UER-py fixes)"""
+    gap_selection: str = "lead"
+    """gsg: ``lead`` (the first sentences) or ``random`` (UER-py's
+    ``--sentence_selection_strategy``, default lead)"""
+
     def __post_init__(self):
         if self.seq_length < 8:
             raise ValueError(f"seq_length must be at least 8, got {self.seq_length}")
@@ -59,6 +85,26 @@ class ProcessorConfig:
             raise ValueError(f"short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
         if self.segment is not None and self.segment not in SEGMENTERS:
             raise ValueError(f"unknown word segmenter {self.segment!r}; known: {', '.join(SEGMENTERS)}")
+        if not 0 < self.span_density < 1:
+            raise ValueError(f"span_density must be in (0, 1), got {self.span_density}")
+        if not self.span_length >= 1:
+            raise ValueError(f"span_length must be at least 1, got {self.span_length}")
+        noise = tuple(self.bart_noise) if not isinstance(self.bart_noise, str) else (self.bart_noise,)
+        object.__setattr__(self, "bart_noise", noise)
+        for name in noise:
+            if name not in BART_NOISE:
+                raise ValueError(f"unknown bart noise {name!r}; known: {', '.join(BART_NOISE)}")
+        if not noise or len(set(noise)) != len(noise):
+            raise ValueError(f"bart_noise must name each of {', '.join(BART_NOISE)} at most once, "
+                             f"and at least one; got {','.join(noise) or 'nothing'}")
+        if not 0 < self.mask_ratio < 1:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if not self.poisson_lambda > 0:
+            raise ValueError(f"poisson_lambda must be positive, got {self.poisson_lambda}")
+        if not 0 < self.gap_ratio < 1:
+            raise ValueError(f"gap_ratio must be in (0, 1), got {self.gap_ratio}")
+        if self.gap_selection not in GAP_SELECTIONS:
+            raise ValueError(f"unknown gap_selection {self.gap_selection!r}; known: {', '.join(GAP_SELECTIONS)}")
 
 
 class Processor:
@@ -131,6 +177,18 @@ class StreamProcessor(Processor):
         spans = cut_windows(doc_off, self.config.seq_length, self.packs and self.config.pack)
         ids, row_off = gather_windows(values, spans)
         return pa.table({"input_ids": list_column(ids, row_off), "segment_ids": segment_column(row_off)})
+
+
+def one_vocabulary(name: str, config: ProcessorConfig, tokenizer: Tokenizer,
+                   tgt_tokenizer: Tokenizer | None) -> None:
+    """The denoising processors write source and target in one vocabulary, and move and count
+    ids themselves (no word flags): a target tokenizer or ``--segment`` is refused."""
+    if tgt_tokenizer is not None and tgt_tokenizer.sha256 != tokenizer.sha256:
+        raise OptionsError(f"the {name} processor writes its target in the source vocabulary; "
+                           "drop --tgt-tokenizer/--tgt-vocab/--tgt-spm-model")
+    if config.segment is not None:
+        raise OptionsError(f"--segment does not apply to the {name} processor: its noise is "
+                           "drawn here, not by whole-word masking at batch time")
 
 
 PROCESSORS: Registry[type[Processor]] = Registry("processor", package="uer_ray.data.processors",
