@@ -13,8 +13,8 @@ ZH_SENTENCES = "corpora/CLUECorpusSmall_bert_sampled.txt"
 
 
 def test_registry_names():
-    assert PROCESSORS.names() == ["ae", "bert", "bilm", "cls", "cls_mlm", "lm", "mlm", "mt", "skipthought",
-                                  "sop"]
+    assert PROCESSORS.names() == ["ae", "bart", "bert", "bilm", "cls", "cls_mlm", "gsg", "lm", "mlm", "mt",
+                                  "prefixlm", "skipthought", "sop", "t5"]
 
 
 def _streams(tok, lines):
