@@ -1,6 +1,7 @@
 """Processors (registry ``PROCESSORS``): corpus lines → training instances, one per file named
-after it: ``mlm``, ``lm``, ``bilm``, ``ae`` (one document per line), ``bert``, ``sop`` (sentence
-pairs), ``skipthought`` (sentence triples), ``mt``, ``cls``, ``cls_mlm`` (tab-separated rows).
+after it: ``mlm``, ``lm``, ``bilm``, ``ae``, ``t5`` (one document per line), ``bert``, ``sop``
+(sentence pairs), ``skipthought`` (sentence triples), ``bart``, ``gsg`` (sentences of documents),
+``mt``, ``cls``, ``cls_mlm``, ``prefixlm`` (tab-separated rows).
 Every module of this folder is imported here, so a new processor file registers itself."""
 
 import importlib

@@ -1,9 +1,9 @@
 """What every processor is (registry ``PROCESSORS``, one registered processor per file of this
 folder, named after it): corpus lines → training instances, in the UER-py corpus formats
 (DESIGN §3); and the shared machinery of the three corpus shapes: one document per line
-(``StreamProcessor``: mlm, lm, bilm, ae), tab-separated rows (``split_rows``: mt, cls,
-cls_mlm) and sentences of blank-line-separated documents (``split_documents``: the pairs of
-``PairProcessor``'s bert and sop, the triples of skipthought).
+(``StreamProcessor``: mlm, lm, bilm, ae; t5), tab-separated rows (``split_rows``: mt, cls,
+cls_mlm, prefixlm) and sentences of blank-line-separated documents (``split_documents``: the
+pairs of ``PairProcessor``'s bert and sop, the triples of skipthought, bart and gsg).
 
 A processor works on one chunk at a time: a list of lines with their line numbers, a seeded
 generator, and a ``SkipLog``. It returns an Arrow table with ``input_ids`` list<int32>,
