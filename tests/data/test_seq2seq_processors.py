@@ -131,9 +131,12 @@ def test_t5_span_corruption_puts_back_to_the_document(st_tok):
         assert all(spans[j] for j in range(k))  # no empty span
         rebuilt += window
         n_rows += 1
-    # each document cut into windows of 62 tokens; the 1-token document is too short to corrupt
+    # each document cut into windows of n tokens; the 1-token document is too short to corrupt
     assert rebuilt == [i for d in docs[:3] + ["甲乙丙"] for i in st_tok.encode(d)]
-    assert n_rows == 3 * 4 + 1 and skips.counts == {"empty": 1}
+    n = span_window(64, 64, 100, 0.15, 3.0)
+    assert n == 69 and span_counts(69, 0.15, 3.0) == (10, 3)  # the source: 69 - 10 + 3 + 2 = 64 tokens
+    assert n_rows == 3 * 3 + 1 and skips.counts == {"empty": 1}
+    assert max(len(r) for r in table["input_ids"].to_pylist()) == 64
 
 
 def test_t5_packs_documents_with_sep_and_respects_the_target_length(st_tok):

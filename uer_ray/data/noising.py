@@ -25,12 +25,16 @@ def span_counts(n: int, density: float, mean_length: float) -> tuple[int, int]:
 
 def span_window(seq_length: int, tgt_seq_length: int, sentinels: int, density: float,
                 mean_length: float) -> int:
-    """The longest window of document tokens whose corrupted source fits ``seq_length`` and
-    whose target ``[CLS] (sentinel span)... sentinel [SEP]`` fits ``tgt_seq_length`` with
-    ``sentinels`` sentinel tokens to spare; 0 when not even a 2-token window fits."""
-    for n in range(seq_length - 2, 1, -1):  # the counts grow with n: the first fit is the longest
+    """The longest window of document tokens whose corrupted source ``[CLS] kept tokens and a
+    sentinel per span [SEP]`` fits ``seq_length`` and whose target ``[CLS] (sentinel span)...
+    sentinel [SEP]`` fits ``tgt_seq_length``, with enough sentinels (T5 likewise cuts 568-token
+    windows for 512-token inputs); 0 when not even a 2-token window fits."""
+    # both lengths grow with n (noise grows by at most one token per token): the first fit
+    # from above is the longest
+    for n in range(int(seq_length / (1 - density)) + 2, 1, -1):
         noise, spans = span_counts(n, density, mean_length)
-        if noise + spans + 3 <= tgt_seq_length and spans + 1 <= sentinels:
+        if (n - noise + spans + 2 <= seq_length and noise + spans + 3 <= tgt_seq_length
+                and spans + 1 <= sentinels):
             return n
     return 0
 

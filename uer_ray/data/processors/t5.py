@@ -22,9 +22,9 @@ class T5Processor(Processor):
     by ``noising.span_corruption``: ``input_ids`` = [CLS] source [SEP] with a sentinel in place of
     each span, ``tgt_ids`` = [CLS] <extra_id_0> span0 <extra_id_1> span1 ... <extra_id_k> [SEP].
     ``span_density`` (0.15) and ``span_length`` (3) are the T5 paper's. The window is the longest
-    whose source fits ``seq_length`` and whose target fits ``tgt_seq_length`` (default
-    ``seq_length``) with enough sentinels; putting the spans back at their sentinels gives the
-    window again."""
+    whose source fits ``seq_length`` (so it is longer than ``seq_length``: 567 tokens for 512, as
+    T5 cuts 568) and whose target fits ``tgt_seq_length`` (default ``seq_length``) with enough
+    sentinels; putting the spans back at their sentinels gives the window again."""
 
     columns = ("input_ids", "segment_ids", "tgt_ids")
     line_format = "one document"
