@@ -187,23 +187,24 @@ def load_base(o: FinetuneOptions, init: str | None):
         raise OptionsError(f"--model {name} without --init needs a vocabulary: --vocab FILE "
                            "(or --spm-model FILE --tokenizer sentencepiece)")
     model = build_model(config, vocab_size=tokenizer.vocab_size,
-                        tgt_vocab_size=_one_vocabulary(config, tokenizer))
+                        tgt_vocab_size=shared_tgt_vocab_size(config, tokenizer.vocab_size))
     if init:
         load_weights(model, init)
         return model, tokenizer, f"{name} initialised from {init}"
     return model, tokenizer, f"{name} from scratch"
 
 
-def _one_vocabulary(config: dict, tokenizer) -> int | None:
-    """A config whose target writes into a target-side vocabulary (``mt``) but names no
-    ``tgt_vocab_size`` shares the source one (as text2text from scratch does)."""
+def shared_tgt_vocab_size(config: dict, vocab_size: int) -> int | None:
+    """``vocab_size`` for a config whose target writes into a target-side vocabulary (``mt``)
+    but names no ``tgt_vocab_size``: it shares the source one (as text2text from scratch
+    does); None otherwise."""
     from uer_ray.targets import TARGETS
 
     if config.get("tgt_vocab_size") is not None:
         return None
     names = config.get("targets") or {}
     writes = any(n in TARGETS and TARGETS.get(n).output_vocabulary == "target" for n in names)
-    return tokenizer.vocab_size if writes else None
+    return vocab_size if writes else None
 
 
 def resolve_pooling(choice: str, model) -> str:

@@ -181,7 +181,13 @@ def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     except UerRayError as e:
         raise SpaceError(f"{where}: {e}") from None
     config["vocab_size"] = vocab_size
-    if set_name != NO_STAGE2:
+    if set_name == NO_STAGE2:  # fine-tuned from scratch: an mt target shares the vocabulary
+        from uer_ray.train.finetune import shared_tgt_vocab_size
+
+        shared = shared_tgt_vocab_size(config, vocab_size)
+        if shared is not None:
+            config["tgt_vocab_size"] = shared
+    else:
         config["targets"] = {t: 1.0 for t in space.target_sets[set_name]}
         for target in config["targets"]:
             try:
