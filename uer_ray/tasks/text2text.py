@@ -229,19 +229,21 @@ class Text2textTask(Task):
     # -- the report's paired comparisons ----------------------------------------------------
     def units(self, examples: Sequence[dict], predictions: Sequence,
               labels: LabelMap | None) -> np.ndarray:
-        """Per example, what the selection metric sums: BLEU's clipped n-gram matches and
-        totals (n = 1..4) and the hypothesis and reference lengths; ROUGE-L's sentence F; exact
-        match's 1/0."""
-        pairs = zip(predictions, (e["reference"] for e in examples), strict=True)
-        if self.select_metric == "bleu":
-            return np.array([_bleu_counts(h, r) for h, r in pairs], dtype=float)
-        fn = getattr(text_metrics, self.select_metric)
-        return np.array([[fn([h], [r])] for h, r in pairs], dtype=float)
+        """Per example, what each metric sums: BLEU's clipped n-gram matches and totals
+        (n = 1..4) and the hypothesis and reference lengths (columns 0-9), the sentence's
+        ROUGE-L (10) and exact match, 100 or 0 (11)."""
+        rows = []
+        for h, e in zip(predictions, examples, strict=True):
+            r = e["reference"]
+            rows.append([*_bleu_counts(h, r), text_metrics.rouge_l([h], [r]),
+                         text_metrics.exact_match([h], [r])])
+        return np.array(rows, dtype=float)
 
     def metric_from_units(self, units: np.ndarray) -> np.ndarray:
+        """``select_metric`` of resampled units."""
         if self.select_metric != "bleu":
-            return units[..., 0].mean(-1)
-        s = units.sum(-2)  # (B, 10)
+            return units[..., 10 if self.select_metric == "rouge_l" else 11].mean(-1)
+        s = units.sum(-2)  # (B, 12)
         matches, totals, hyp, ref = s[..., 0:4], s[..., 4:8], s[..., 8], s[..., 9]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_p = np.where(matches > 0, np.log(np.maximum(matches, 1e-300) / np.maximum(totals, 1)), -np.inf)
