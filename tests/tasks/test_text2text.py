@@ -207,3 +207,15 @@ def test_a_search_space_tunes_text2text_by_its_metric(work, tmp_path):
     no_decoder["encoders"]["mt"]["model"] = dict(TINY_BERT)
     fails_in_one_line(SpaceError, load_space, write(no_decoder, "d.yaml"), "encoders.mt",
                       "text2text needs a decoder")
+
+
+@pytest.mark.ray
+def test_two_ray_workers_train_what_the_in_process_run_trains(ray_session, work, tmp_path):
+    """The workers rebuild the model from its config and get the tokenizers from the driver:
+    rank 0 generates for dev, and the losses follow the in-process run's."""
+    here = uer_ray.finetune(_options(work, tmp_path / "here", epochs=3, test=None))
+    ray = uer_ray.finetune(_options(work, tmp_path / "ray", epochs=3, test=None, workers=2))
+    a, b = here["results"]["history"], ray["results"]["history"]
+    for x, y in zip(a, b, strict=True):
+        assert y["train/loss"] == pytest.approx(x["train/loss"], rel=1e-2), (a, b)
+        assert set(y) >= {"dev/bleu", "dev/rouge_l", "dev/exact_match"}
