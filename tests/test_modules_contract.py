@@ -221,6 +221,7 @@ def test_task_facts(name):
     assert isinstance(cls.takes_crf, bool) and isinstance(cls.exact_test, bool)
     task = cls()
     assert isinstance(task.select_metric, str) and task.select_metric
+    assert task.select_metric == cls.selectable_metrics()[0] and isinstance(cls.generative, bool)
     assert callable(task.units) and callable(task.metric_from_units)
 
 

@@ -16,7 +16,8 @@ from uer_ray.train.finetune import POOLING_CHOICES, FinetuneOptions
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add = OptionFlags(FinetuneOptions).add
     g = p.add_argument_group("task and data")
-    add(g, "--task", required=True, help="classify, pair, tag, dbqa, regress or a task of your own "
+    add(g, "--task", required=True, help="classify, pair, tag, dbqa, regress, text2text or a task "
+        "of your own "
         "(docs/finetune.md, docs/extending.md)")
     add(g, "--train", required=True, help="training TSV (header row names the columns)")
     add(g, "--dev", required=True, help="dev TSV: picks the best epoch, drives early stopping")
@@ -37,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "first for transformers, last for causal ones, mean for recurrent and convolutional "
         "encoders)")
     add(g, "--crf", action="store_true", help="tag task: CRF output layer")
+    add(g, "--metric", help="the dev metric that picks the best epoch (default: the task's; "
+        "text2text: bleu, rouge_l or exact_match)")
+    g = p.add_argument_group("text2text (dev and test generate)")
+    add(g, "--beams", type=int, help="beam search with this many beams (1: greedy)")
+    add(g, "--tgt-seq-length", type=int, help="target tokens with [CLS] and [SEP] (longer labels "
+        "are cut); generation writes at most this many minus one")
     g = p.add_argument_group("optimisation")
     add(g, "--epochs", type=int)
     add(g, "--batch-size", type=int, help="rows per micro-batch, shared by all workers")

@@ -63,6 +63,8 @@ def comparisons(models: dict[str, Path], test_file: str, metric: str, cache: Pat
     from uer_ray.tasks import get_task
 
     scorer = get_task(task)
+    if metric in scorer.selectable_metrics():  # a task that offers several (text2text)
+        scorer.configure({"metric": metric})
     ranked = sorted(scored, key=lambda n: -float(scorer.metric_from_units(scored[n][None])[0]))
     pairs = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]]
     return [compare(scorer, a, scored[a], b, scored[b], metric) for a, b in pairs], notes

@@ -26,7 +26,7 @@ from torch import nn
 
 from uer_ray.errors import InputError
 from uer_ray.registry import Registry
-from uer_ray.tasks.heads import SequenceHead
+from uer_ray.tasks.heads import FinetuneModel, SequenceHead
 from uer_ray.tasks.metrics import classification_metrics
 from uer_ray.tasks.readers import LabelMap, Row, read_tsv
 
@@ -39,6 +39,11 @@ class Task:
     - ``output``: ``pooled`` (one vector per example: ``--pooling`` applies) or ``sequence``
       (one output per token);
     - ``takes_crf``: ``--crf`` applies;
+    - ``metric_choices``: the metrics ``--metric`` may pick the best epoch by (empty: only
+      ``select_metric``); ``configure(options)`` applies the choice recorded in ``task.json``;
+    - ``generative``: predictions are generated text (``generate_predictions``), not a head's
+      outputs; ``finetune_model(model, head)`` and ``forward(net, batch)`` say how the model
+      trains (default: ``FinetuneModel``, a head on ``Model.encode``);
     - ``units(examples, predictions, labels)`` and ``metric_from_units(units)``: per-example
       statistics whose resampling gives the dev/test metric, for the report's paired
       bootstrap (``units`` returning None: no paired test); ``exact_test``: the first unit
@@ -54,6 +59,19 @@ class Task:
     output: ClassVar[Literal["pooled", "sequence"]] = "pooled"
     takes_crf: ClassVar[bool] = False
     exact_test: ClassVar[bool] = False
+    metric_choices: ClassVar[tuple[str, ...]] = ()
+    generative: ClassVar[bool] = False
+
+    def configure(self, options: dict) -> None:
+        """Apply the task-specific settings ``task.json`` records (``TaskSettings.options``):
+        ``metric``, the metric that picks the best epoch, and what a task adds."""
+        if options.get("metric"):
+            self.select_metric = options["metric"]
+
+    @classmethod
+    def selectable_metrics(cls) -> tuple[str, ...]:
+        """What ``--metric`` may choose (the first is the default)."""
+        return cls.metric_choices or (cls.select_metric,)
 
     # -- files ---------------------------------------------------------------------------
     def read(self, path: str, labelled: bool = True) -> list[Row]:
@@ -78,7 +96,22 @@ class Task:
         """The task's head; ``dropout`` is the model's own rate (its config's ``dropout``)."""
         raise NotImplementedError
 
+    def finetune_model(self, model: nn.Module, head: nn.Module) -> nn.Module:
+        """``model`` (a pre-trained ``Model``) joined with ``head`` for fine-tuning; it has
+        ``model``, ``head`` and ``freeze_encoder()``."""
+        return FinetuneModel(model, head)
+
     # -- training and evaluation ----------------------------------------------------------
+    def forward(self, net: nn.Module, batch: dict) -> torch.Tensor:
+        """The output ``loss`` and ``predict`` read: ``net`` (the fine-tuning model, or its
+        DDP wrapper) on ``batch``."""
+        return net(batch["input_ids"], batch["segment_ids"])
+
+    def generate_predictions(self, ft: nn.Module, examples: Sequence[dict], *, batch_size: int,
+                             runtime: Any, progress: bool, desc: str) -> list:
+        """Per-example predictions of a ``generative`` task (texts the model writes)."""
+        raise NotImplementedError(f"task {self.name!r} does not generate")
+
     def loss(self, head: nn.Module, output: torch.Tensor, batch: dict) -> torch.Tensor:
         raise NotImplementedError
 

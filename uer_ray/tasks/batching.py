@@ -15,7 +15,8 @@ POOL_BATCHES = 50
 
 
 def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Examples -> ``input_ids``/``segment_ids`` (B,T) long, and ``label`` when present:
+    """Examples -> ``input_ids``/``segment_ids`` (B,T) long, ``tgt_ids``/``tgt_segment_ids``
+    (B,T2) when the examples have ``tgt_ids``, and ``label`` when present:
     (B,) long for classes, (B,) float for scores, (B,T) long for tags (padding -100)."""
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
@@ -25,6 +26,14 @@ def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
         ids[i, :n] = torch.tensor(e["input_ids"], dtype=torch.long)
         segs[i, :n] = torch.tensor(e["segment_ids"], dtype=torch.long)
     batch = {"input_ids": ids, "segment_ids": segs}
+    if "tgt_ids" in examples[0]:  # a sequence to write (text2text): tgt_segment_ids 0 at padding
+        width = max(len(e["tgt_ids"]) for e in examples)
+        tgt = torch.full((len(examples), width), pad_id, dtype=torch.long)
+        tgt_segs = torch.zeros((len(examples), width), dtype=torch.long)
+        for i, e in enumerate(examples):
+            tgt[i, : len(e["tgt_ids"])] = torch.tensor(e["tgt_ids"], dtype=torch.long)
+            tgt_segs[i, : len(e["tgt_ids"])] = 1
+        batch["tgt_ids"], batch["tgt_segment_ids"] = tgt, tgt_segs
     first = examples[0].get("label")
     if first is None:
         return batch

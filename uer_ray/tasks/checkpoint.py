@@ -1,12 +1,12 @@
 """A fine-tuned model directory: an ordinary checkpoint directory (``save_pretrained``: config,
 weights, tokenizer, meta) plus ``head.safetensors`` (the task head) and ``task.json`` (task,
-labels, pooling, sequence length, CRF, text columns), so ``predict --model DIR`` needs nothing
+labels, pooling, sequence length, CRF, text columns, task options), so ``predict --model DIR`` needs nothing
 else and ``finetune --init DIR`` / ``load_model(DIR)`` still read it as a plain checkpoint."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,14 @@ class TaskSettings:
     seq_length: int
     crf: bool = False
     columns: list[str] | None = None
+    options: dict = field(default_factory=dict)
+    """task-specific settings (``Task.configure``): ``metric`` when ``--metric`` chose one;
+    text2text's ``beams`` and ``tgt_seq_length``"""
 
     def to_json(self) -> dict:
         return {"format_version": FORMAT_VERSION, "task": self.task, "labels": self.labels,
                 "pooling": self.pooling, "seq_length": self.seq_length, "crf": self.crf,
-                "columns": self.columns}
+                "columns": self.columns, "options": self.options}
 
 
 def build_task(settings: TaskSettings) -> tuple[Task, LabelMap | None]:
@@ -45,16 +48,18 @@ def build_task(settings: TaskSettings) -> tuple[Task, LabelMap | None]:
     task = get_task(settings.task)
     if settings.columns:
         task.text_columns = tuple(settings.columns)
+    task.configure(settings.options)
     labels = LabelMap(settings.labels) if settings.labels is not None else None
     return task, labels
 
 
 def build_finetune_model(model: Any, task: Task, settings: TaskSettings) -> FinetuneModel:
-    """``model`` (a pre-trained ``Model``) with a freshly initialised head for ``task``."""
+    """``model`` (a pre-trained ``Model``) with a freshly initialised head for ``task``
+    (``Task.finetune_model`` joins them)."""
     n = len(settings.labels) if settings.labels is not None else 1
     head = task.build_head(model.hidden_size, n, settings.pooling, settings.crf,
                            dropout=model.config.dropout)
-    return FinetuneModel(model, head)
+    return task.finetune_model(model, head)
 
 
 def save_finetuned(directory: str | Path, ft: FinetuneModel, tokenizer: Any, settings: TaskSettings,

@@ -152,7 +152,7 @@ def train_epoch(
             sync = i == len(group) - 1 or share is None
             with contextlib.nullcontext() if sync else net.no_sync():
                 with runtime.autocast():
-                    output = net(batch["input_ids"], batch["segment_ids"])
+                    output = task.forward(net, batch)
                 loss = task.loss(ft.head, output.float(), batch)
                 count = float(task.loss_count(ft.head, batch)) if rows else 0.0
                 if share is not None:
@@ -192,7 +192,12 @@ def predict(
     progress: bool = True,
     desc: str = "predict",
 ) -> list:
-    """The task's predictions for ``examples``, in their original order."""
+    """The task's predictions for ``examples``, in their original order (a ``generative``
+    task's are the texts the model writes)."""
+    if task.generative:
+        return task.generate_predictions(model, examples, batch_size=batch_size,
+                                         runtime=runtime or Runtime(pad_id=pad_id, vocab_size=0),
+                                         progress=progress, desc=desc)
     device = runtime.torch_device if runtime is not None else torch.device("cpu")
     autocast = runtime.autocast() if runtime is not None else contextlib.nullcontext()
     model.eval()
@@ -202,7 +207,7 @@ def predict(
     for index in batches:
         batch = _to(collate([examples[i] for i in index], pad_id), device)
         with autocast:
-            output = model(batch["input_ids"], batch["segment_ids"])
+            output = task.forward(model, batch)
         for i, p in zip(index, task.predict(head, output.float(), batch), strict=True):
             out[i] = p
         bar.update(len(index))

@@ -56,6 +56,14 @@ class FinetuneOptions(StageOptions):
     freeze: bool = False
     pooling: str = "auto"
     crf: bool = False
+    metric: str | None = None
+    """the dev metric that picks the best epoch (None: the task's; text2text: bleu, rouge_l or
+    exact_match)"""
+    beams: int = 1
+    """text2text: beam search with this many beams when dev and test generate (1: greedy)"""
+    tgt_seq_length: int = 32
+    """text2text: target tokens with [CLS] and [SEP] (longer labels are cut); generation writes
+    at most this many minus one"""
     epochs: int = 3
     batch_size: int = 32
     """rows per micro-batch, however many workers share it"""
@@ -111,6 +119,20 @@ def check_options(o: FinetuneOptions) -> None:
     if o.crf and not task.takes_crf:
         takers = ", ".join(n for n, t in TASKS.items() if t.takes_crf)
         raise OptionsError(f"--crf is an output layer for {takers}, not {o.task}")
+    choices = task.selectable_metrics()
+    if o.metric is not None and o.metric not in choices:
+        raise OptionsError(f"--metric {o.metric!r}: task {o.task} picks its best epoch by "
+                           f"{', '.join(choices)}" + did_you_mean(o.metric, choices))
+    if not task.generative and (o.beams != 1 or o.tgt_seq_length != 32):
+        takers = ", ".join(n for n, t in TASKS.items() if t.generative)
+        raise OptionsError(f"--beams and --tgt-seq-length apply to tasks that generate text "
+                           f"({takers}), not {o.task}")
+    if o.beams < 1 or o.tgt_seq_length < 3:
+        raise OptionsError(f"--beams must be >= 1 and --tgt-seq-length >= 3 ([CLS], a token, "
+                           f"[SEP]); got {o.beams} and {o.tgt_seq_length}")
+    if o.freeze and task.generative:
+        raise OptionsError(f"--freeze trains a head on a fixed encoder; {o.task} has no head "
+                           "apart from the model's decoder, which trains with the encoder")
     if not o.init and o.model is None:
         raise OptionsError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
     check_device(o.device)
@@ -164,11 +186,25 @@ def load_base(o: FinetuneOptions, init: str | None):
     else:
         raise OptionsError(f"--model {name} without --init needs a vocabulary: --vocab FILE "
                            "(or --spm-model FILE --tokenizer sentencepiece)")
-    model = build_model(config, vocab_size=tokenizer.vocab_size)
+    model = build_model(config, vocab_size=tokenizer.vocab_size,
+                        tgt_vocab_size=shared_tgt_vocab_size(config, tokenizer.vocab_size))
     if init:
         load_weights(model, init)
         return model, tokenizer, f"{name} initialised from {init}"
     return model, tokenizer, f"{name} from scratch"
+
+
+def shared_tgt_vocab_size(config: dict, vocab_size: int) -> int | None:
+    """``vocab_size`` for a config whose target writes into a target-side vocabulary (``mt``)
+    but names no ``tgt_vocab_size``: it shares the source one (as text2text from scratch
+    does); None otherwise."""
+    from uer_ray.targets import TARGETS
+
+    if config.get("tgt_vocab_size") is not None:
+        return None
+    names = config.get("targets") or {}
+    writes = any(n in TARGETS and TARGETS.get(n).output_vocabulary == "target" for n in names)
+    return vocab_size if writes else None
 
 
 def resolve_pooling(choice: str, model) -> str:
@@ -209,7 +245,8 @@ def prepare(o: FinetuneOptions) -> Prepared:
     from uer_ray.tasks.checkpoint import TaskSettings, build_finetune_model, build_task
     from uer_ray.tasks.loop import Hyperparameters
 
-    task, _ = build_task(TaskSettings(o.task, None, "first", o.seq_length))
+    options = _task_options(o)
+    task, _ = build_task(TaskSettings(o.task, None, "first", o.seq_length, options=options))
     rows = {"train": task.read(o.train)}
     task.adapt_to(rows["train"])
     labels = task.build_labels(rows["train"], o.train)
@@ -220,14 +257,17 @@ def prepare(o: FinetuneOptions) -> Prepared:
     if o.seq_length > model.config.max_seq_length:
         raise OptionsError(f"--seq-length {o.seq_length} exceeds the model's max_seq_length "
                            f"{model.config.max_seq_length}")
+    if model.tokenizer is None:
+        model.tokenizer = tokenizer  # a model from scratch (generation decodes with it)
     settings = TaskSettings(
         task=o.task, labels=labels.labels if labels is not None else None,
         pooling=resolve_pooling(o.pooling, model), seq_length=o.seq_length, crf=o.crf,
-        columns=list(task.text_columns))
+        columns=list(task.text_columns), options=options)
+    # the model first: a task may check it and read its vocabularies before encoding
+    ft = build_finetune_model(model, task, settings)
     paths = {"train": o.train, "dev": o.dev, "test": o.test}
     data = {split: task.encode(r, paths[split], tokenizer, labels, o.seq_length) if r else None
             for split, r in rows.items()}
-    ft = build_finetune_model(model, task, settings)
     if o.freeze:
         ft.freeze_encoder()
     hp = Hyperparameters(
@@ -239,6 +279,16 @@ def prepare(o: FinetuneOptions) -> Prepared:
              for split, p in paths.items() if p}
     return Prepared(task, labels, settings, data, ft, tokenizer, source, init,
                     _preset_name(o, init), hp, files)
+
+
+def _task_options(o: FinetuneOptions) -> dict:
+    """What ``task.json`` records besides the common settings (``TaskSettings.options``)."""
+    from uer_ray.tasks import TASKS
+
+    options = {"metric": o.metric} if o.metric is not None else {}
+    if TASKS.get(o.task).generative:
+        options.update(beams=o.beams, tgt_seq_length=o.tgt_seq_length)
+    return options
 
 
 # -- the stage --------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def finetune_worker(spec: FinetuneSpec, link: WorkerLink) -> None:
     runtime = replace(spec.runtime, device=str(device))
     task, labels = build_task(spec.settings)
     torch.manual_seed(hp.seed + rank)  # dropout differs per worker; the weights come from rank 0
-    ft = build_finetune_model(build_model(spec.model_config), task, spec.settings)
+    model = build_model(spec.model_config)
+    model.tokenizer, model.tgt_tokenizer = spec.tokenizers
+    ft = build_finetune_model(model, task, spec.settings)
     if rank == 0:
         ft.load_state_dict(ray.get(spec.state))
     if hp.freeze:
@@ -97,7 +99,8 @@ def train_on_ray(o, p, *, on_epoch) -> tuple[dict, str]:
                             bf16=o.bf16),
             use_gpu=use_gpu, parts=tuple(ray.put(part) for part in parts),
             part_sizes=tuple(len(x) for x in parts), lengths=tuple(lengths_of(train)),
-            state=ray.put(p.ft.state_dict()), dev=ray.put(p.data["dev"]), plugins=loaded())
+            state=ray.put(p.ft.state_dict()), dev=ray.put(p.data["dev"]), plugins=loaded(),
+            tokenizers=(p.tokenizer, p.ft.model.tgt_tokenizer))
         result = driver.fit(
             finetune_worker, spec, run=driver.RunSpec(out_dir=work, name=name),
             workers=driver.WorkerSpec(workers=o.workers, use_gpu=use_gpu,

@@ -4,7 +4,8 @@ file, on the GPU when there is one (``device="auto"``).
 The input has the training file's text columns (a ``label`` column may be present and is then
 ignored); the output is a TSV with a header: the predicted ``label`` (plus ``prob_<label>``
 columns with ``probs``) for classify and pair, ``qid``/``label``/``score`` for dbqa, the tag
-sequence for tag, the predicted ``score`` for regress. Rows stay in input order.
+sequence for tag, the predicted ``score`` for regress, the generated text (``label``) for
+text2text. Rows stay in input order.
 """
 
 from __future__ import annotations

@@ -89,3 +89,6 @@ class FinetuneSpec:
     dev: Any
     """object reference to the dev examples (rank 0 evaluates)"""
     plugins: tuple[Plugin, ...] = ()
+    tokenizers: tuple[Any, Any] = (None, None)
+    """the model's tokenizer and target-side tokenizer: a task that writes text (text2text)
+    decodes with them when rank 0 generates for dev"""

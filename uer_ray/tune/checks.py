@@ -115,12 +115,18 @@ def _shared_tokenizer(space: SearchSpace, folders: dict[str, Path]):
 
 
 def _check_task(space: SearchSpace) -> None:
+    from uer_ray.suggest import did_you_mean
     from uer_ray.tasks import get_task
 
     try:
-        get_task(space.task)
+        task = get_task(space.task)
     except UerRayError as e:
         raise SpaceError(f"{space.path}: task: {e}") from None
+    choices = task.selectable_metrics()
+    if space.metric is not None and space.metric not in choices:
+        raise SpaceError(f"{space.path}: metric: {space.metric!r} is not a metric task "
+                         f"{space.task} picks its best epoch by ({', '.join(choices)})"
+                         + did_you_mean(space.metric, choices))
 
 
 def _check_files(space: SearchSpace) -> None:
@@ -175,7 +181,13 @@ def model_config(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     except UerRayError as e:
         raise SpaceError(f"{where}: {e}") from None
     config["vocab_size"] = vocab_size
-    if set_name != NO_STAGE2:
+    if set_name == NO_STAGE2:  # fine-tuned from scratch: an mt target shares the vocabulary
+        from uer_ray.train.finetune import shared_tgt_vocab_size
+
+        shared = shared_tgt_vocab_size(config, vocab_size)
+        if shared is not None:
+            config["tgt_vocab_size"] = shared
+    else:
         config["targets"] = {t: 1.0 for t in space.target_sets[set_name]}
         for target in config["targets"]:
             try:
@@ -193,6 +205,7 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     from uer_ray.models import build_model
     from uer_ray.models.builder import check_targets_fit
     from uer_ray.targets import TARGETS
+    from uer_ray.tasks import get_task
     from uer_ray.tune.prepare import stage2_processor
 
     where = (f"{space.path}: encoders.{enc_name} with target set {set_name!r}"
@@ -202,7 +215,9 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
         raise SpaceError(f"{where}: stage-2 targets without a stage2 section")
     try:
         with torch.device("meta"):
-            build_model(config)
+            model = build_model(config)
+            # the task's fine-tuning model (text2text: the model must have a decoder)
+            get_task(space.task).finetune_model(model, torch.nn.Identity())
         if set_name != NO_STAGE2:
             check_targets_fit(config)
     except UerRayError as e:

@@ -199,13 +199,11 @@ def _open(out: Path, o: SearchOptions, space: SearchSpace) -> dict:
         raise OptionsError(f"{out} already holds a search: pass --resume to continue it, or "
                            "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    from uer_ray.tasks import get_task
-
     planned = o.samples if o.searcher == "optuna" else len(proposals(space, o))
     search_id = uuid.uuid4().hex[:8]
     state = {"search_id": search_id, "space": space.path, "space_sha256": space_sha,
              "name": space.name, "options": o.to_dict(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-             "task": space.task, "metric": get_task(space.task).select_metric,
+             "task": space.task, "metric": space.select_metric,
              "files": dict(space.data), "planned": planned,
              "stage1": {n: e.stage1 for n, e in space.encoders.items()}}
     write_json(state_file, state)
@@ -227,7 +225,6 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
     import ray
 
     from uer_ray.plugins import loaded
-    from uer_ray.tasks import get_task
     from uer_ray.zoo import Zoo
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -239,7 +236,7 @@ def _context(space: SearchSpace, o: SearchOptions, home, search_id: str, inputs)
     return SearchContext(space=space, out=home.uri, search_id=search_id, files=inputs.files,
                          vocab=inputs.vocab, tokenizer=inputs.tokenizer, shards=inputs.shards,
                          shards_sha256=inputs.shards_sha256, threads=max(1, cores // k),
-                         stage2_cpus=share, metric=get_task(space.task).select_metric,
+                         stage2_cpus=share, metric=space.select_metric,
                          wandb_mode=o.wandb_mode, wandb_project=o.wandb_project,
                          extra={"concurrency": k, "cluster_cpus": cpus, "device": o.device},
                          plugins=loaded(), zoo=Zoo(o.zoo).uri)

@@ -30,8 +30,8 @@ from uer_ray.yamlfile import check_keys, read_mapping
 
 SCRATCH = "scratch"
 
-TOP_KEYS = ("name", "description", "task", "dataset", "data", "vocabulary", "stage1", "stage2",
-            "encoders", "targets", "finetune", "budget")
+TOP_KEYS = ("name", "description", "task", "metric", "dataset", "data", "vocabulary", "stage1",
+            "stage2", "encoders", "targets", "finetune", "budget")
 DATA_KEYS = ("train", "dev", "test", "rows")
 VOCAB_KEYS = ("tokenizer", "file", "size")
 STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows",
@@ -41,9 +41,9 @@ BUDGET_KEYS = ("samples", "searcher", "scheduler", "max_concurrent", "seed", "mi
                "grace_period", "repeat", "publish_top")
 # Fine-tuning options a space may fix or search (FinetuneOptions fields).
 FINETUNE_KEYS = ("epochs", "batch_size", "grad_accum", "warmup", "weight_decay", "seq_length",
-                 "patience", "pooling", "freeze", "crf")
+                 "patience", "pooling", "freeze", "crf", "beams", "tgt_seq_length")
 NUMERIC = {"epochs": 1, "batch_size": 1, "grad_accum": 1, "seq_length": 1, "patience": 0,
-           "warmup": 0, "weight_decay": 0}
+           "warmup": 0, "weight_decay": 0, "beams": 1, "tgt_seq_length": 3}
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,15 @@ class SearchSpace:
     budget: Budget
     description: str = ""
     raw: dict = field(default_factory=dict, compare=False)
+    metric: str | None = None
+    """the dev metric the search optimises and every trial picks its best epoch by (None: the
+    task's ``select_metric``; text2text: bleu, rouge_l or exact_match)"""
+
+    @property
+    def select_metric(self) -> str:
+        from uer_ray.tasks import TASKS
+
+        return self.metric or TASKS.get(self.task).select_metric
 
     # -- proposals --------------------------------------------------------------------------
     def sample(self, rng: random.Random, seed: int) -> TrialConfig:
@@ -243,7 +252,8 @@ def _build(path: Path, raw: dict) -> SearchSpace:
                        dataset=str(raw.get("dataset") or Path(files["train"]).parent.name),
                        data=files, rows=rows, vocabulary=vocabulary, stage1=stage1, stage2=stage2,
                        encoders=encoders, target_sets=targets, finetune=finetune, budget=budget,
-                       description=str(raw.get("description") or ""), raw=raw)
+                       description=str(raw.get("description") or ""), raw=raw,
+                       metric=str(raw["metric"]) if raw.get("metric") is not None else None)
 
 
 def _target_sets(section: Any, f: str) -> dict[str, dict[str, Domain]]:
