@@ -52,6 +52,16 @@ def test_bad_spaces_fail_naming_the_yaml_path(tmp_path, space_dict):
           "UER_RAY_NO_SUCH_VAR is not set")
 
 
+def test_stage2_processor_names_a_one_document_processor_on_plain_text(tmp_path, space_dict):
+    s = edit(space_dict, "stage2.format", "unlabelled")
+    fails(tmp_path, edit(s, "stage2.processor", "t55"), "stage2.processor", "unknown processor 't55'",
+          "did you mean 't5'")
+    fails(tmp_path, edit(s, "stage2.processor", "gsg"), "stage2.processor", "'gsg' reads one sentence")
+    fails(tmp_path, edit(space_dict, "stage2.processor", "t5"), "stage2.processor",
+          "format: text", "unlabelled")
+    assert load_space(write_space(tmp_path, edit(s, "stage2.processor", "mlm"), "ok.yaml")).stage2.processor == "mlm"
+
+
 def test_paths_resolve_through_variables_and_the_file(tmp_path, space_dict, monkeypatch):
     s = edit(space_dict, "data.dev", "${UER_RAY_TEST_DATA}/dev.tsv")
     s = edit(s, "data.test", "data/test.tsv")  # relative to the space file

@@ -224,11 +224,16 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
         raise SpaceError(f"{where}: {e}") from None
     if set_name == NO_STAGE2:
         return
-    processor = stage2_processor(space.stage2.format)
+    processor = stage2_processor(space.stage2.format, space.stage2.processor)
     has = PROCESSORS.get(processor).columns
     for target in config["targets"]:
         missing = [c for c in TARGETS.get(target).columns if c not in has]
         if missing:
+            makers = [n for n in PROCESSORS.names() if missing[0] in PROCESSORS.get(n).columns
+                      and PROCESSORS.get(n).line_format == "one document"]
+            how = ("labelled stage-2 text is stage2.format: cls" if missing[0] == "label" else
+                   f"stage2.processor: {' or '.join(makers)} makes it from the documents" if makers
+                   else "no stage-2 processor makes it")
             raise SpaceError(f"{where}: target {target!r} needs the {missing[0]!r} column, which "
                              f"stage2.format {space.stage2.format!r} (processor {processor!r}) "
-                             "does not give: labelled stage-2 text is stage2.format: cls")
+                             f"does not give: {how}")

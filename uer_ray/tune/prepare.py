@@ -108,10 +108,13 @@ def _stage1_vocab(tok, out: Path) -> str:
     return str(target)
 
 
-def stage2_processor(fmt: str) -> str:
-    """The processor of a stage-2 corpus format: ``cls`` for labelled text (so every target set
-    — lm, mlm, cls and their mixes — trains on the same instances), ``mlm`` for plain text and
-    for labelled text read as unlabelled."""
+def stage2_processor(fmt: str, processor: str | None = None) -> str:
+    """The processor of a stage-2 corpus: the space's ``stage2.processor`` when it names one
+    (``t5`` span corruption on the downstream text), else by format: ``cls`` for labelled text
+    (so every target set — lm, mlm, cls and their mixes — trains on the same instances), ``mlm``
+    for plain text and for labelled text read as unlabelled."""
+    if processor is not None:
+        return processor
     return "cls" if fmt == "cls" else "mlm"
 
 
@@ -130,7 +133,7 @@ def _shards(space: SearchSpace, out: Path, vocab: str | None, kind: str, progres
         corpus = Path(_limited(Path(s2.corpus), s2.rows, out / "data", header=False))
         if not s2.keep_eval_text or s2.format == "unlabelled":
             corpus = stage2_corpus(space, corpus, files or {}, out / "data")
-        preprocess([corpus], folder, processor=stage2_processor(s2.format), tokenizer=tokenizer,
+        preprocess([corpus], folder, processor=stage2_processor(s2.format, s2.processor), tokenizer=tokenizer,
                    config=ProcessorConfig(seq_length=s2.seq_length), progress=progress)
     return str(folder), hashlib.sha256(manifest.read_bytes()).hexdigest()
 

@@ -35,7 +35,7 @@ TOP_KEYS = ("name", "description", "task", "metric", "dataset", "data", "vocabul
 DATA_KEYS = ("train", "dev", "test", "rows")
 VOCAB_KEYS = ("tokenizer", "file", "size")
 STAGE2_KEYS = ("corpus", "format", "seq_length", "steps", "batch_size", "lr", "workers", "rows",
-               "keep_eval_text")
+               "keep_eval_text", "processor")
 ENCODER_KEYS = ("model", "stage1", "lr", "targets")
 BUDGET_KEYS = ("samples", "searcher", "scheduler", "max_concurrent", "seed", "minutes",
                "grace_period", "repeat", "publish_top")
@@ -80,6 +80,10 @@ class Stage2:
     keep_eval_text: bool = False
     """keep corpus lines whose text is a dev or test text (dropped by default: stage 2 must not
     read the texts the search scores on)"""
+    processor: str | None = None
+    """the processor that makes the stage-2 shards from documents (``text``/``unlabelled``):
+    ``t5``, ``bart``, ``gsg`` for the denoising targets of the same names; None: ``cls`` for
+    the ``cls`` format, else ``mlm`` (whose instances lm, mlm and their mixes share)"""
 
 
 @dataclass(frozen=True)
@@ -322,4 +326,21 @@ def _stage2(section: Any, f: str, base: Path) -> Stage2 | None:
     s["steps"] = parse_domain(s["steps"], f"{where}.steps", numeric=True, minimum=1)
     if not isinstance(s.get("keep_eval_text", False), bool):
         raise SpaceError(f"{where}.keep_eval_text: true or false, got {s['keep_eval_text']!r}")
+    if s.get("processor") is not None:
+        from uer_ray.data import PROCESSORS
+
+        name = str(s["processor"])
+        if name not in PROCESSORS.names():
+            raise SpaceError(f"{where}.processor: unknown processor {name!r}"
+                             f"{did_you_mean(name, PROCESSORS.names())} (processors: "
+                             f"{', '.join(PROCESSORS.names())})")
+        if PROCESSORS.get(name).line_format != "one document":
+            raise SpaceError(f"{where}.processor: {name!r} reads {PROCESSORS.get(name).line_format} "
+                             "lines; stage 2 gives it one document per line (format text or "
+                             "unlabelled): use t5, mlm, lm or another one-document processor")
+        if s["format"] == "cls":
+            raise SpaceError(f"{where}.processor: {name!r} reads plain documents: give "
+                             "format: text (one document per line) or unlabelled (label<TAB>text "
+                             "with the labels dropped)")
+        s["processor"] = name
     return Stage2(**s)
