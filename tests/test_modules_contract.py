@@ -24,7 +24,7 @@ SIZES = {"emb_size": 12, "hidden_size": 12, "layers": 2, "heads": 2, "ffn_size":
 BIDIRECTIONAL = {"bilstm", "bigru"}
 T5_BLOCKS = {"pre_ln": True, "norm": "rmsnorm", "bias": False, "attention_scale": False,
              "relative_position": True, "relative_buckets": 8, "relative_max_distance": 16,
-             "feed_forward": "gated", "act": "gelu_tanh", "layernorm_eps": 1e-6}
+             "feed_forward": "gated", "act": "gelu_tanh", "layernorm_eps": 1e-6, "head_size": 4}
 SEQUENCES = sorted({c for _, cls in TARGETS.items() for c in cls.logits_columns})
 """the sequences some target's ``logits`` teacher-forces (``tgt_ids``, ...): the batch has them all"""
 

@@ -19,7 +19,7 @@ PROMPTS = [[2, 7, 9, 11, 30], [2, 5], [2, 8, 8, 8, 8, 8, 8, 41, 3]]
 
 T5_BLOCKS = {"pre_ln": True, "norm": "rmsnorm", "bias": False, "attention_scale": False,
              "relative_position": True, "relative_buckets": 8, "relative_max_distance": 12,
-             "feed_forward": "gated", "act": "gelu_tanh"}
+             "feed_forward": "gated", "act": "gelu_tanh", "head_size": 4}
 CONTINUATION = {
     "gpt": {"encoder": "gpt"},
     "transformer-causal": {"encoder": "transformer", "encoder_options": {"transformer": {"mask": "causal"}}},

@@ -61,6 +61,7 @@ class TransformerDecoderConfig:
     relative_position: bool = False
     relative_buckets: int = 32
     relative_max_distance: int = 128
+    head_size: int | None = None
     embedding_layernorm: bool = True
     """a LayerNorm after the decoder's embedding sum (BART's ``layernorm_embedding``)"""
     scale_embedding: bool = False
@@ -131,7 +132,7 @@ class TransformerDecoder(nn.Module):
         """The cache for generating up to ``capacity`` target positions over ``memory`` (B,T,M)."""
         b = memory.shape[0]
         attn = self.layers[0].attn
-        head_dim = self.output_dim // attn.heads
+        head_dim = attn.head_dim
         mask = attention_mask(memory_padding, False, 1, memory.shape[1])[0]
         return {"layers": [KvCache(b, attn.heads, capacity, head_dim) for _ in self.layers],
                 "memory": [layer.cross.memory_kv(memory) for layer in self.layers],

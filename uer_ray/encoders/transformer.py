@@ -39,8 +39,8 @@ FeedForwardKind = Literal["dense", "gated"]
 def check_block_options(cfg) -> None:
     """The size checks every transformer stack config (encoder and decoder) shares."""
     require_positive(cfg, "hidden_size", "layers", "heads", "ffn_size", "layernorm_eps",
-                     "relative_buckets", "relative_max_distance")
-    if cfg.hidden_size % cfg.heads:
+                     "relative_buckets", "relative_max_distance", "head_size")
+    if cfg.head_size is None and cfg.hidden_size % cfg.heads:
         raise ValueError(f"hidden_size {cfg.hidden_size} is not divisible by heads {cfg.heads}")
     if cfg.relative_position and (cfg.relative_buckets < 4
                                   or cfg.relative_max_distance <= cfg.relative_buckets // 2):
@@ -53,7 +53,8 @@ def check_block_options(cfg) -> None:
 def layer_options(cfg) -> dict:
     """The keyword options of ``TransformerLayer``/``TransformerDecoderLayer`` from a config."""
     return {"act": cfg.act, "pre_ln": cfg.pre_ln, "eps": cfg.layernorm_eps, "norm": cfg.norm,
-            "gated": cfg.feed_forward == "gated", "bias": cfg.bias, "scale": cfg.attention_scale}
+            "gated": cfg.feed_forward == "gated", "bias": cfg.bias, "scale": cfg.attention_scale,
+            "head_size": cfg.head_size}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +85,9 @@ class TransformerConfig:
     the mask is ``causal``)"""
     relative_buckets: int = 32
     relative_max_distance: int = 128
+    head_size: int | None = None
+    """size of each attention head (None: hidden_size / heads); T5 v1.1 small has 6 heads of
+    64 in a hidden size of 512"""
 
     def __post_init__(self) -> None:
         check_block_options(self)
@@ -134,8 +138,8 @@ class TransformerEncoder(Encoder):
 
     def start(self, x: torch.Tensor, lengths: torch.Tensor, capacity: int) -> tuple[torch.Tensor, dict]:
         b, t, h = x.shape
-        heads = self.layers[0].attn.heads
-        caches = [KvCache(b, heads, capacity, h // heads) for _ in self.layers]
+        attn = self.layers[0].attn
+        caches = [KvCache(b, attn.heads, capacity, attn.head_dim) for _ in self.layers]
         keys = torch.arange(t, device=x.device)
         # causal, and no key past the row's end
         mask = (keys[None, :] < lengths[:, None])[:, None, None, :] & (keys[:, None] >= keys)

@@ -15,7 +15,9 @@ them out: one ``baddbmm`` computes QKᵀ/√d plus an additive mask, then softma
 
 Options for T5: ``bias=False`` (projections without bias), ``scale=False`` (scores are QKᵀ, not
 divided by √d: T5 folds the factor into its initialisation), and an additive ``position_bias``
-(B|1, heads, Tq, Tk) added to the scores (``uer_ray.layers.relative_position``).
+(B|1, heads, Tq, Tk) added to the scores (``uer_ray.layers.relative_position``). ``head_size``
+sets the size of each head when heads × head size differs from the hidden size (T5 v1.1 small:
+6 heads of 64 in a hidden size of 512); the projections are then (H, heads·d) and (heads·d, H).
 """
 
 from __future__ import annotations
@@ -96,15 +98,17 @@ class SelfAttention(nn.Module):
     (``uer_ray.layers.packing``)."""
 
     def __init__(self, hidden_size: int, heads: int, dropout: float = 0.0, bias: bool = True,
-                 scale: bool = True):
+                 scale: bool = True, head_size: int | None = None):
         super().__init__()
-        if hidden_size % heads:
+        if head_size is None and hidden_size % heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by heads {heads}")
         self.heads = heads
+        self.head_dim = head_size or hidden_size // heads
+        inner = heads * self.head_dim
         self.dropout = dropout
         self.scale = None if scale else 1.0
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=bias)
-        self.out = nn.Linear(hidden_size, hidden_size, bias=bias)
+        self.qkv = nn.Linear(hidden_size, 3 * inner, bias=bias)
+        self.out = nn.Linear(inner, hidden_size, bias=bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
                 packing: Packing | None = None, keep: torch.Tensor | None = None,
@@ -115,9 +119,9 @@ class SelfAttention(nn.Module):
         if packing is not None:
             qkv = packing.unpack(qkv)  # (B,T,3H), zeros at padding (masked out as keys)
         b, t = qkv.shape[:2]
-        h = qkv.shape[2] // 3
+        h = qkv.shape[2] // 3  # heads · head size
         # (B,T,3,heads,d) -> three (B,heads,T,d) views, no copies
-        q, k, v = qkv.view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         y = attend(q, k, v, mask, is_causal, self.dropout if self.training else 0.0,
                    position_bias, self.scale).transpose(1, 2)
         if packing is None:
@@ -131,44 +135,45 @@ class SelfAttention(nn.Module):
         written into ``cache`` at ``cache.index`` and the queries attend over the cache's first
         ``cache.visible`` positions under ``mask`` (B,1,t,visible) -> (B,t,H); ``position_bias``
         (B|1,heads,t,visible) is added to the scores."""
-        b, t, h = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        b, t = x.shape[:2]
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         cache.write(k, v)
         k, v = cache.view()
         y = attend(q, k, v, mask, is_causal, 0.0, position_bias, self.scale).transpose(1, 2)
-        return self.out(y.reshape(b, t, h))
+        return self.out(y.reshape(b, t, self.heads * self.head_dim))
 
 
 class CrossAttention(nn.Module):
     """Multi-head attention of queries (B,Tq,H) over a memory (B,Tk,M) -> (B,Tq,H)."""
 
     def __init__(self, hidden_size: int, memory_size: int, heads: int, dropout: float = 0.0,
-                 bias: bool = True, scale: bool = True):
+                 bias: bool = True, scale: bool = True, head_size: int | None = None):
         super().__init__()
-        if hidden_size % heads:
+        if head_size is None and hidden_size % heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by heads {heads}")
         self.heads = heads
+        self.head_dim = head_size or hidden_size // heads
+        inner = heads * self.head_dim
         self.dropout = dropout
         self.scale = None if scale else 1.0
-        self.q = nn.Linear(hidden_size, hidden_size, bias=bias)
-        self.kv = nn.Linear(memory_size, 2 * hidden_size, bias=bias)
-        self.out = nn.Linear(hidden_size, hidden_size, bias=bias)
+        self.q = nn.Linear(hidden_size, inner, bias=bias)
+        self.kv = nn.Linear(memory_size, 2 * inner, bias=bias)
+        self.out = nn.Linear(inner, hidden_size, bias=bias)
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values (B,heads,Tk,d) of the memory: computed once per generation."""
         b, tk = memory.shape[:2]
-        d = self.kv.out_features // 2 // self.heads
-        k, v = self.kv(memory).view(b, tk, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+        k, v = self.kv(memory).view(b, tk, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return k, v
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None,
                 memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``memory_kv``: the memory's keys and values from ``memory_kv`` (generation)."""
-        b, tq, h = x.shape
-        q = self.q(x).view(b, tq, self.heads, h // self.heads).transpose(1, 2)
+        b, tq = x.shape[:2]
+        q = self.q(x).view(b, tq, self.heads, self.head_dim).transpose(1, 2)
         k, v = memory_kv if memory_kv is not None else self.memory_kv(memory)
         y = attend(q, k, v, mask, False, self.dropout if self.training else 0.0, None, self.scale)
-        return self.out(y.transpose(1, 2).reshape(b, tq, h))
+        return self.out(y.transpose(1, 2).reshape(b, tq, self.heads * self.head_dim))
 
 
 class KvCache:

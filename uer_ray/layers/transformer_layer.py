@@ -7,7 +7,8 @@ In a post-LN block ``attn_norm`` follows the attention residual; in a pre-LN blo
 
 Options (T5, Raffel et al. 2020): ``norm`` (``layernorm`` | ``rmsnorm``, ``uer_ray.layers.norm``),
 ``gated`` feed-forward (T5 v1.1), ``bias=False`` for every attention and feed-forward Linear,
-``scale=False`` (attention scores not divided by √d), and a ``position_bias`` passed to
+``scale=False`` (attention scores not divided by √d), ``head_size`` (heads × head size other
+than the hidden size), and a ``position_bias`` passed to
 ``forward``/``cached`` and added to the self-attention scores (relative positions; the stack
 computes it once and every layer adds the same).
 """
@@ -31,11 +32,12 @@ class TransformerLayer(nn.Module):
     def __init__(self, hidden_size: int, heads: int, ffn_size: int, *, act: str = "gelu",
                  pre_ln: bool = False, eps: float = 1e-12, dropout: float = 0.1,
                  attention_dropout: float = 0.1, norm: str = "layernorm", gated: bool = False,
-                 bias: bool = True, scale: bool = True):
+                 bias: bool = True, scale: bool = True, head_size: int | None = None):
         super().__init__()
         self.pre_ln = pre_ln
         self.dropout = dropout
-        self.attn = SelfAttention(hidden_size, heads, attention_dropout, bias=bias, scale=scale)
+        self.attn = SelfAttention(hidden_size, heads, attention_dropout, bias=bias, scale=scale,
+                                  head_size=head_size)
         self.attn_norm = make_norm(norm, hidden_size, eps)
         self.ffn = FeedForward(hidden_size, ffn_size, act, bias=bias, gated=gated)
         self.ffn_norm = make_norm(norm, hidden_size, eps)
@@ -75,14 +77,16 @@ class TransformerDecoderLayer(nn.Module):
     def __init__(self, hidden_size: int, memory_size: int, heads: int, ffn_size: int, *,
                  act: str = "gelu", pre_ln: bool = False, eps: float = 1e-12,
                  dropout: float = 0.1, attention_dropout: float = 0.1, norm: str = "layernorm",
-                 gated: bool = False, bias: bool = True, scale: bool = True):
+                 gated: bool = False, bias: bool = True, scale: bool = True,
+                 head_size: int | None = None):
         super().__init__()
         self.pre_ln = pre_ln
         self.dropout = dropout
-        self.attn = SelfAttention(hidden_size, heads, attention_dropout, bias=bias, scale=scale)
+        self.attn = SelfAttention(hidden_size, heads, attention_dropout, bias=bias, scale=scale,
+                                  head_size=head_size)
         self.attn_norm = make_norm(norm, hidden_size, eps)
         self.cross = CrossAttention(hidden_size, memory_size, heads, attention_dropout, bias=bias,
-                                    scale=scale)
+                                    scale=scale, head_size=head_size)
         self.cross_norm = make_norm(norm, hidden_size, eps)
         self.ffn = FeedForward(hidden_size, ffn_size, act, bias=bias, gated=gated)
         self.ffn_norm = make_norm(norm, hidden_size, eps)
