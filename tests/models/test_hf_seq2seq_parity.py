@@ -81,7 +81,12 @@ def _round_trip(name, hf_cls, cfg_cls, cfg, pad, tmp_path, seed):
         ref = hf(input_ids=ids, attention_mask=mask, decoder_input_ids=dec).logits
     model, out = _ours(tmp_path / "ours", ids, mask, dec)
     key = next(iter(out))
+    assert out[key].shape == ref.shape == (3, 7, V)
     _check(f"{name} hf->ours", out[key], ref)
+    # the comparison can fail: a decoder that did not see the encoder's padding would differ
+    with torch.no_grad():
+        unmasked = model.logits(ids, torch.ones_like(mask), tgt_ids=torch.cat([dec, dec[:, :1]], 1))[key]
+    assert (unmasked - ref)[1:].abs().max() > TOL
     back_report = export_hf(tmp_path / "ours", tmp_path / "back")
     assert back_report.family == report.family
     back, info = hf_cls.from_pretrained(tmp_path / "back", output_loading_info=True)
