@@ -109,3 +109,19 @@ def test_shared_embedding_is_one_tensor_and_options_drop_parameters():
     assert not any("decoder.embedding" in n for n in names)  # the word table is the model's
     assert "targets.t5.decoder.layers.0.ffn.gate.weight" in names
     assert model.targets["t5"].decoder.output_weight is model.embedding.part("word").weight
+
+
+@pytest.mark.parametrize("name", ["t5-tiny", "bart-tiny", "pegasus-tiny"])
+def test_tiny_encoder_decoder_presets_train_a_step(name):
+    from uer_ray.models import load_preset
+
+    torch.manual_seed(0)
+    model = build_model(load_preset(name), vocab_size=V)
+    ids = torch.randint(5, V, (2, 9))
+    seg = torch.ones_like(ids)
+    seg[1, 6:] = 0
+    tgt = torch.randint(5, V, (2, 5))
+    tgt[1, 3:] = 0
+    out = model({"input_ids": ids, "segment_ids": seg, "tgt_ids": tgt})
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and out.metrics[f"{next(iter(model.targets))}/count"] == 4 + 2
