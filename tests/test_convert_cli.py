@@ -134,6 +134,6 @@ def test_errors_are_one_line_and_leave_nothing_behind(tmp_path, capsys):
     assert convert("--from", "ours", "--to", "hf", "--input", str(tmp_path / "lstm"),
                    "--out", str(tmp_path / "o")) == 2
     err = capsys.readouterr().err
-    assert "no Hugging Face BERT / GPT-2 equivalent" in err and err.count("\n") == 1
+    assert "no Hugging Face BART / BERT / GPT-2 / T5 equivalent" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.tmp")]

@@ -22,6 +22,9 @@ V, TGT_V, B, T, TGT_T = 37, 23, 3, 10, 6
 SIZES = {"emb_size": 12, "hidden_size": 12, "layers": 2, "heads": 2, "ffn_size": 20,
          "max_seq_length": 16, "dropout": 0.0}
 BIDIRECTIONAL = {"bilstm", "bigru"}
+T5_BLOCKS = {"pre_ln": True, "norm": "rmsnorm", "bias": False, "attention_scale": False,
+             "relative_position": True, "relative_buckets": 8, "relative_max_distance": 16,
+             "feed_forward": "gated", "act": "gelu_tanh", "layernorm_eps": 1e-6, "head_size": 4}
 SEQUENCES = sorted({c for _, cls in TARGETS.items() for c in cls.logits_columns})
 """the sequences some target's ``logits`` teacher-forces (``tgt_ids``, ...): the batch has them all"""
 
@@ -55,6 +58,8 @@ def target_config(name: str) -> dict:
     targets, a bidirectional one when nothing else builds, a decoder when it needs one."""
     cls = TARGETS.get(name)
     cfg = base(targets={name: 1.0}, encoder="gpt" if cls.predicts_next_token else "transformer")
+    if cls.needs_mask:  # prefixlm: the transformer with the mask it names
+        cfg["encoder_options"] = {"transformer": {"mask": cls.needs_mask}}
     if cls.needs_decoder:
         cfg["decoder"] = "transformer"
     try:
@@ -88,6 +93,20 @@ CASES = (
                      ["rnn", "cnn"], ["bilstm", "gpt"])]
     + [pytest.param(base(embedding_options={"factorized_size": 6}, encoder_options={
         "transformer": {"pre_ln": True, "act": "silu"}}), id="albert-factorised-preln")]
+    + [pytest.param(base(embedding=["word"], decoder="transformer", targets={"t5": 1.0, "mlm": 0.5},
+                         embedding_options={"layernorm": False},
+                         encoder_options={"transformer": T5_BLOCKS},
+                         decoder_options={**T5_BLOCKS, "position": "none", "embedding_layernorm": False,
+                                          "share_embedding": True},
+                         target_options={"t5": {"bias": False, "scale_output": True}}),
+                    id="t5-v1_1-style"),
+       pytest.param(base(embedding=["word", "pos"], decoder="transformer", targets={"bart": 1.0},
+                         embedding_options={"scale_embedding": True},
+                         decoder_options={"share_embedding": True, "scale_embedding": True}),
+                    id="bart-style-shared-embedding"),
+       pytest.param(base(targets={"prefixlm": 1.0, "mlm": 0.5}, encoder_options={"transformer": {
+           "mask": "causal_with_prefix", "norm": "rmsnorm", "relative_position": True,
+           "relative_buckets": 8, "relative_max_distance": 16}}), id="prefixlm-relative-rmsnorm")]
 )
 
 
@@ -197,6 +216,7 @@ def test_target_facts(name):
     assert set(cls.logits_columns) <= set(cls.columns), "logits reads a column training does not"
     for fact in ("needs_masking", "needs_decoder", "predicts_next_token"):
         assert isinstance(getattr(cls, fact), bool), fact
+    assert cls.needs_mask is None or isinstance(cls.needs_mask, str)
     assert cls.card_task_type is None or cls.card_task_type in PIPELINE_TAGS
     assert cls.logits_shape, f"{name} does not declare logits_shape"
     shards = _FakeShards()

@@ -17,9 +17,14 @@ SIZES = {"emb_size": 16, "hidden_size": 16, "layers": 2, "heads": 2, "ffn_size":
          "max_seq_length": 48, "dropout": 0.0}
 PROMPTS = [[2, 7, 9, 11, 30], [2, 5], [2, 8, 8, 8, 8, 8, 8, 41, 3]]
 
+T5_BLOCKS = {"pre_ln": True, "norm": "rmsnorm", "bias": False, "attention_scale": False,
+             "relative_position": True, "relative_buckets": 8, "relative_max_distance": 12,
+             "feed_forward": "gated", "act": "gelu_tanh", "head_size": 4}
 CONTINUATION = {
     "gpt": {"encoder": "gpt"},
     "transformer-causal": {"encoder": "transformer", "encoder_options": {"transformer": {"mask": "causal"}}},
+    "transformer-causal, relative bias": {"encoder": "transformer", "encoder_options": {"transformer": {
+        **T5_BLOCKS, "mask": "causal"}}},
     "lstm": {"encoder": "lstm"},
     "gru": {"encoder": "gru"},
     "rnn": {"encoder": "rnn"},
@@ -35,6 +40,16 @@ SEQUENCE = {
     "bilstm mt (CoVe)": {"encoder": "bilstm", "decoder": "transformer", "targets": {"mt": 1.0}},
     "lstm ae, pre-LN decoder": {"encoder": "lstm", "decoder": "transformer", "targets": {"ae": 1.0},
                                 "decoder_options": {"pre_ln": True}},
+    "t5-style (relative bias, rmsnorm, gated, shared embedding)": {
+        "embedding": ["word"], "encoder": "transformer", "decoder": "transformer", "targets": {"t5": 1.0},
+        "embedding_options": {"layernorm": False}, "encoder_options": {"transformer": T5_BLOCKS},
+        "decoder_options": {**T5_BLOCKS, "position": "none", "embedding_layernorm": False,
+                            "share_embedding": True},
+        "target_options": {"t5": {"bias": False, "scale_output": True}}},
+    "bart-style (shared, scaled embedding)": {
+        "encoder": "transformer", "decoder": "transformer", "targets": {"bart": 1.0},
+        "embedding_options": {"scale_embedding": True},
+        "decoder_options": {"share_embedding": True, "scale_embedding": True}},
 }
 SEARCHES = {
     "greedy": {},

@@ -38,7 +38,8 @@ def test_dimension_mismatch_after_the_embedding():
 
 
 def test_target_that_needs_a_decoder_without_one():
-    _fails(r"targets.mt: target 'mt' needs a decoder; set \"decoder\": \"transformer\"", targets={"mt": 1.0})
+    _fails(r"targets.mt: target 'mt' needs a decoder \(this model is encoder-only\); "
+           r"set \"decoder\": \"transformer\"", targets={"mt": 1.0})
 
 
 def test_mt_without_target_vocabulary():

@@ -81,6 +81,24 @@ def test_missing_label_names_the_target():
 def test_every_preset_is_a_valid_config(name):
     cfg = ModelConfig.from_dict(load_preset(name))
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with torch.device("meta"):  # builds at full size without allocating the weights
+        build_model(cfg, vocab_size=1000, tgt_vocab_size=1000)
+
+
+# Hugging Face's parameter counts of the published models (t5-small, t5-base,
+# google/t5-v1_1-small at vocabulary 32128; facebook/bart-base at 50265). BART: ours has 2 position
+# rows fewer per stack (HF's offset) and the output bias as a parameter (HF: a buffer).
+PUBLISHED = {"t5-small": (32128, 60_506_624), "t5-base": (32128, 222_903_552),
+             "t5-v1_1-small": (32128, 76_961_152),
+             "bart-base": (50265, 139_420_416 - 2 * 2 * 768 + 50265)}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_encoder_decoder_presets_have_the_published_sizes(name):
+    vocab, count = PUBLISHED[name]
+    with torch.device("meta"):
+        model = build_model(load_preset(name), vocab_size=vocab)
+    assert sum(p.numel() for p in model.parameters()) == count
 
 
 def test_bert_tiny_preset_builds_at_full_size():

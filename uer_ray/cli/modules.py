@@ -41,6 +41,7 @@ def _facts(family: str, cls) -> str:
                 + (" cached-generation" if cls.incremental else ""))
     if family == "target":
         flags = [f for f in ("needs_masking", "needs_decoder", "predicts_next_token") if getattr(cls, f)]
+        flags += [f"needs_mask={cls.needs_mask}"] if cls.needs_mask else []
         return " ".join([f"columns={','.join(cls.columns) or '-'}", *flags,
                          f"card={cls.card_task_type or '-'}", f"generates={cls.generates or '-'}"])
     if family == "task":

@@ -40,6 +40,9 @@ class EmbeddingConfig:
     """ALBERT-style factorised word embedding: a V×e table projected to E (None: V×E table)"""
     layernorm: bool = True
     layernorm_eps: float = 1e-12
+    scale_embedding: bool = False
+    """multiply the word vectors by √emb_size before the sum (Vaswani et al. 2017; BART's and
+    PEGASUS's ``scale_embedding``)"""
     dropout: float = 0.1
     init_std: float = 0.02
     """standard deviation of the word table's normal initialisation. BERT's 0.02 suits

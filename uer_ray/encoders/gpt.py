@@ -4,10 +4,9 @@ defaults (causal, pre-LN, tanh GELU, a final LayerNorm, eps 1e-5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from uer_ray.encoders.base import ENCODERS
-from uer_ray.encoders.transformer import Activation, TransformerConfig, TransformerEncoder
+from uer_ray.encoders.transformer import Activation, Mask, TransformerConfig, TransformerEncoder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,7 +15,7 @@ class GptConfig(TransformerConfig):
 
     act: Activation = "gelu_tanh"
     pre_ln: bool = True
-    mask: Literal["fully_visible", "causal"] = "causal"
+    mask: Mask = "causal"
     layernorm_eps: float = 1e-5
 
 

@@ -124,12 +124,37 @@ def build_encoder(config: ModelConfig, input_dim: int) -> nn.Module:
     return members[0] if len(members) == 1 else EncoderStack(members)
 
 
-def _decoder_factory(config: ModelConfig, memory_dim: int):
+def _decoder_factory(config: ModelConfig, memory_dim: int, word: nn.Module | None):
     if config.decoder is None:
         return None
     cls = DECODERS.get(config.decoder)
     cfg = component_config(cls.Config, config, config.decoder_options, "decoder_options")
-    return lambda vocab: cls(cfg, vocab_size=vocab, memory_dim=memory_dim)
+
+    def make(vocab: int) -> nn.Module:
+        if getattr(cfg, "share_embedding", False):
+            if vocab != config.vocab_size:
+                raise ValueError(f"decoder_options.share_embedding: the decoder writes a vocabulary of "
+                                 f"{vocab} but the shared word table has {config.vocab_size} rows "
+                                 "(share it only for targets in the source vocabulary)")
+            return cls(cfg, vocab_size=vocab, memory_dim=memory_dim, word_embedding=word)
+        return cls(cfg, vocab_size=vocab, memory_dim=memory_dim)
+
+    return make
+
+
+def _check_mask(config: ModelConfig, name: str, want: str) -> None:
+    """A target that needs the encoder configured with attention mask ``want`` (``prefixlm``)."""
+    last = config.encoder_names[-1]
+    cls = ENCODERS.get(last)
+    cfg = component_config(cls.Config, config, config.encoder_options.get(last, {}),
+                           f"encoder_options.{last}")
+    mask = getattr(cfg, "mask", None)
+    if mask != want:
+        fix = (f"set encoder_options.{last}.mask: {want}" if mask is not None
+               else f"use the transformer encoder with mask: {want}")
+        has = f"has mask {mask!r}" if mask is not None else "has no attention mask"
+        raise ConfigError(f"targets.{name}: target {name!r} needs an encoder with mask {want!r}, but "
+                          f"encoder {last!r} {has} ({fix})")
 
 
 def build_targets(config: ModelConfig, embedding: Embedding, encoder: nn.Module) -> dict[str, nn.Module]:
@@ -140,14 +165,17 @@ def build_targets(config: ModelConfig, embedding: Embedding, encoder: nn.Module)
         tgt_vocab_size=config.tgt_vocab_size, pad_id=config.pad_id,
         encoder_name=config.encoder_names[-1],
         encoder_bidirectional=ENCODERS.get(config.encoder_names[-1]).bidirectional,
-        make_decoder=_decoder_factory(config, encoder.output_dim),
+        make_decoder=_decoder_factory(config, encoder.output_dim, embedding.part("word")),
     )
     targets = {}
     for name in names:
         cls = TARGETS.get(name)
         if cls.needs_decoder and ctx.make_decoder is None:
-            raise ConfigError(f"targets.{name}: target {name!r} needs a decoder; set \"decoder\": "
-                              f"\"transformer\" (available: {', '.join(DECODERS.names())})")
+            raise ConfigError(f"targets.{name}: target {name!r} needs a decoder (this model is "
+                              f"encoder-only); set \"decoder\": \"transformer\" (available: "
+                              f"{', '.join(DECODERS.names())}) or start from an encoder-decoder preset")
+        if cls.needs_mask is not None:
+            _check_mask(config, name, cls.needs_mask)
         cfg = component_config(cls.Config, config, config.target_options.get(name, {}),
                                f"target_options.{name}")
         try:

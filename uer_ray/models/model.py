@@ -59,8 +59,10 @@ class Model(nn.Module):
         padding = self.padding_mask(segment_ids)
         x = self.embedding(input_ids, segment_ids)
         read = self._rows_read(batch, padding)
-        hidden = self.encoder(x, padding) if read is None else self.encoder(x, padding, read=read)
-        return hidden, padding
+        more = {} if read is None else {"read": read}
+        if getattr(self.encoder, "reads_segments", False):  # the prefix-LM mask
+            more["segment_ids"] = segment_ids
+        return self.encoder(x, padding, **more), padding
 
     def _rows_read(self, batch: dict | None, padding: torch.Tensor | None) -> torch.Tensor | None:
         """(B,T) bool: the positions any target's loss reads, when there is a training batch,

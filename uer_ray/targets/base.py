@@ -82,7 +82,9 @@ class Target(nn.Module):
       ``next_token_logits(states)``), ``"sequence"`` (a decoder writes a new sequence from the
       encoded input: ``mt``, ``ae``), or None (nothing);
     - ``output_vocabulary``: for ``"sequence"``, which tokenizer decodes what it writes
-      (``"target"``: the shards' target-side one, ``"source"``: the input's).
+      (``"target"``: the shards' target-side one, ``"source"``: the input's);
+    - ``needs_mask``: the attention mask the encoder must be configured with (``prefixlm``:
+      ``causal_with_prefix``), or None for any.
     """
 
     name: ClassVar[str] = ""
@@ -97,6 +99,7 @@ class Target(nn.Module):
     logits_shape: ClassVar[tuple[str | int, ...]] = ()
     generates: ClassVar[str | None] = None
     output_vocabulary: ClassVar[str] = "source"
+    needs_mask: ClassVar[str | None] = None
 
     @classmethod
     def from_shards(cls, config: dict[str, Any], shards: ShardFacts) -> dict[str, Any]:
@@ -187,13 +190,20 @@ class SentenceTarget(Target):
 class Seq2seqConfig:
     tie_weights: bool = True
     """share the output projection with the decoder's target-side word table"""
+    bias: bool = True
+    """an output bias (``output_bias``; BART's ``final_logits_bias``; T5 has none)"""
+    scale_output: bool = False
+    """multiply the decoder states by hidden_size**-0.5 before the projection (T5 v1.0, whose
+    projection is the tied word table)"""
 
 
 class Seq2seqTarget(Target):
     """Teacher forcing: the decoder reads ``ids[:, :-1]`` of the sequence to generate and
-    predicts ``ids[:, 1:]``. Parameter names: ``decoder.*`` (the decoder's own names) and
-    ``output_bias``; the projection is tied to the decoder's word table unless ``tie_weights``
-    is false (then ``output`` Linear(Hd, V))."""
+    predicts ``ids[:, 1:]``; its first input (the start token) is always a real position, even
+    when its id is the padding id (T5 starts the decoder with its pad token). Parameter names:
+    ``decoder.*`` (the decoder's own names) and ``output_bias`` (unless ``bias`` is false); the
+    projection is tied to the decoder's word table unless ``tie_weights`` is false (then
+    ``output`` Linear(Hd, V))."""
 
     Config = Seq2seqConfig
     needs_decoder = True
@@ -205,7 +215,8 @@ class Seq2seqTarget(Target):
         self.pad_id = ctx.pad_id
         self.decoder = ctx.make_decoder(vocab)
         self.output = None if cfg.tie_weights else nn.Linear(self.decoder.output_dim, vocab, bias=False)
-        self.output_bias = nn.Parameter(torch.zeros(vocab))
+        self.output_bias = nn.Parameter(torch.zeros(vocab)) if cfg.bias else None
+        self.output_scale = self.decoder.output_dim**-0.5 if cfg.scale_output else None
 
     def _vocab_size(self, ctx: TargetContext) -> int:
         raise NotImplementedError
@@ -216,6 +227,8 @@ class Seq2seqTarget(Target):
 
     def _project(self, h: torch.Tensor) -> torch.Tensor:
         weight = self.decoder.output_weight if self.output is None else self.output.weight
+        if self.output_scale is not None:
+            h = h * self.output_scale
         return F.linear(h, weight, self.output_bias)
 
     def next_token_logits(self, states: torch.Tensor) -> torch.Tensor:
@@ -224,6 +237,7 @@ class Seq2seqTarget(Target):
 
     def _decode(self, hidden, batch, padding_mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids, pad = self._sequence(batch)
+        pad = torch.cat([torch.zeros_like(pad[:, :1]), pad[:, 1:]], 1)  # the start is real
         tgt_pad = pad[:, :-1]
         out = self.decoder(ids[:, :-1], tgt_pad if tgt_pad.any() else None, hidden, padding_mask)
         return out, ids[:, 1:], ~pad[:, 1:]
@@ -235,3 +249,22 @@ class Seq2seqTarget(Target):
     def forward(self, hidden: torch.Tensor, batch: dict, padding_mask) -> TargetOutput:
         out, labels, valid = self._decode(hidden, batch, padding_mask)
         return prediction_loss(self._project(out[valid]), labels[valid])
+
+
+# -- denoising / text-to-text through the decoder in the source vocabulary (t5, bart, gsg) ------
+class TextToTextTarget(Seq2seqTarget):
+    """The decoder writes ``tgt_ids`` (``[CLS] target [SEP]``, padded with pad_id) in the
+    source vocabulary: the encoder reads the corrupted text, the decoder the text (or spans) to
+    restore. Subclasses differ in the processor that writes their shards."""
+
+    logits_shape = ("B", "T_tgt-1", "V")
+    columns = logits_columns = ("tgt_ids",)
+    output_vocabulary = "source"
+    card_task_type = "text2text-generation"
+
+    def _vocab_size(self, ctx: TargetContext) -> int:
+        return ctx.vocab_size
+
+    def _sequence(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = require(batch, "tgt_ids", self.name)
+        return ids, ids == self.pad_id

@@ -10,6 +10,16 @@ as in ``nn.Linear``)::
     layer.{i}.ff.{in,out}.{weight,bias}        layer.{i}.ff_norm.{weight,bias}
     final_norm.{weight,bias}                   (GPT-2: after the last layer)
     mlm.dense.{weight,bias}  mlm.norm.{weight,bias}  mlm.bias  pooler.{weight,bias}  sp.{weight,bias}
+    layer.{i}.ff.gate.weight (gated feed-forward)  rel_bias (buckets, heads) (T5 relative positions)
+
+Encoder–decoder families (``seq2seq = True``: T5, BART) add the decoder under ``dec.``::
+
+    dec.emb.word (only when not shared with emb.word)  dec.emb.pos  dec.emb.norm.{weight,bias}
+    dec.layer.{i}.{attn,cross}.{q,k,v,out}.{weight,bias}  dec.layer.{i}.{attn,cross,ff}_norm.*
+    dec.layer.{i}.ff.{in,gate,out}.*  dec.final_norm.*  dec.rel_bias
+    lm_head (V,H) (an output projection not tied to emb.word)  lm_bias (V,) (an output bias)
+
+Position tables hold the rows of positions 0, 1, ... (a family strips its own offsets: BART's 2).
 
 ``attn_norm`` / ``ff_norm`` are the LayerNorms of the attention and feed-forward sub-layers: after
 the residual sum in BERT (post-LN), before the sub-layer in GPT-2 (pre-LN). A family maps its
@@ -54,6 +64,10 @@ class ArchSpec:
     dropout: float
     attention_dropout: float
     embedding_dropout: float
+    decoder_layers: int = 0
+    """encoder–decoder families: the decoder's depth"""
+    options: dict = field(default_factory=dict)
+    """what only one family has (T5: gated, relative buckets, head size, tied, scaled output)"""
 
 
 class Family(abc.ABC):
@@ -81,6 +95,9 @@ class Family(abc.ABC):
     """a LayerNorm after the embedding sum"""
     targets: tuple[str, ...]
     """the uer_ray targets that have a Hugging Face head here: all pre-training heads"""
+    seq2seq: bool = False
+    """an encoder–decoder family: its uer_ray models have a decoder (in their sequence-to-sequence
+    target) and its canonical tensors ``dec.*`` layers"""
 
     # ------------------------------------------------------------------ Hugging Face side
     hf_ignored: re.Pattern
@@ -116,6 +133,12 @@ class Family(abc.ABC):
     def spec_from_hf(self, config: dict) -> ArchSpec:
         """The ``ArchSpec`` of a ``config.json`` dict (Hugging Face defaults fill gaps)."""
 
+    def spec_from_checkpoint(self, config: dict, tensors: dict[str, torch.Tensor]) -> ArchSpec:
+        """The ``ArchSpec`` of a checkpoint whose canonical ``tensors`` may settle what its
+        ``config.json`` does not (T5: whether the output layer is tied); it may drop tensors
+        that turn out to be copies. Default: ``spec_from_hf(config)``."""
+        return self.spec_from_hf(config)
+
     @abc.abstractmethod
     def hf_config(self, spec: ArchSpec, base: dict, pad_id: int) -> dict:
         """``base`` (fields uer_ray has no notion of) updated with ``spec`` in this family's
@@ -140,6 +163,8 @@ class Family(abc.ABC):
         """The ``ArchSpec`` of an exportable uer_ray model."""
 
     # ------------------------------------------------------------------ UER-py side
+    uer_py: bool = True
+    """UER-py checkpoints of this family are converted (``uer.py``); False: refused in one line"""
     uer_modules: dict[str, str]
     """UER-py module -> canonical module for the modules only this family has (current name
     first, then older ones); the transformer's own names are shared (``uer.py``)"""

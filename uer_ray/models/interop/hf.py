@@ -35,7 +35,12 @@ from uer_ray.models.interop.base import (
     family,
     family_names,
 )
-from uer_ray.models.interop.ours import canonical_from_ours, ours_from_canonical, spec_from_ours
+from uer_ray.models.interop.ours import (
+    canonical_from_ours,
+    ours_from_canonical,
+    seq2seq_target,
+    spec_from_ours,
+)
 
 # Files a Hugging Face tokenizer may consist of; copied verbatim so that export restores them.
 HF_TOKENIZER_FILES = (
@@ -214,7 +219,7 @@ def _loaded(src: Path, ckpt: HFCheckpoint, config: dict):
         model = build_model(config)
     except (ConfigError, ValueError) as e:
         raise InputError(f"config.json describes a model uer_ray cannot build: {e}", str(src)) from e
-    mapped, unused = ours_from_canonical(ckpt.tensors)
+    mapped, unused = ours_from_canonical(ckpt.tensors, seq2seq_target(config["targets"]))
     state = model.state_dict()
     shapes = [f"{k}: checkpoint {tuple(v.shape)} vs config {tuple(state[k].shape)}"
               for k, v in mapped.items() if k in state and v.shape != state[k].shape]
@@ -232,7 +237,7 @@ def import_hf(src: str | Path, out: str | Path) -> ConversionReport:
     src, out = Path(src), Path(out)
     ckpt = read_hf_checkpoint(src)
     fam = family(ckpt.family)
-    spec = fam.spec_from_hf(ckpt.config)
+    spec = fam.spec_from_checkpoint(ckpt.config, ckpt.tensors)
     targets = fam.import_targets(ckpt.heads)
     config = fam.our_config(spec, targets, ckpt.config.get("pad_token_id") or 0)
     model, mapped, unused = _loaded(src, ckpt, config)

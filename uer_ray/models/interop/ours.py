@@ -12,9 +12,25 @@ Mapping (canonical -> uer_ray)::
     final_norm                        encoder.final_norm
     mlm.dense / mlm.norm / mlm.bias   targets.mlm.{dense,norm,output_bias}
     pooler / sp                       targets.sp.{pooler,output}
+    layer.i.ff.gate                   encoder.layers.i.ffn.gate          (gated feed-forward)
+    rel_bias                          encoder.position_bias.weight       (T5 relative positions)
+
+Encoder–decoder families (T5, BART) add the decoder, which lives in the sequence-to-sequence
+target ``<t>`` (``t5``, ``bart``, ``gsg``)::
+
+    dec.emb.{word,pos} / dec.emb.norm     targets.<t>.decoder.embedding.{word,pos}.weight / .norm
+                                          (no dec.emb.word when the decoder shares emb.word)
+    dec.layer.i.attn.{q,k,v} / .out       targets.<t>.decoder.layers.i.attn.qkv / .out
+    dec.layer.i.cross.q / {k,v} / .out    targets.<t>.decoder.layers.i.cross.q / .kv (rows k | v) / .out
+    dec.layer.i.{attn,cross,ff}_norm      targets.<t>.decoder.layers.i.{attn,cross,ffn}_norm
+    dec.layer.i.ff.{in,gate,out}          targets.<t>.decoder.layers.i.ffn.{inner,gate,outer}
+    dec.final_norm / dec.rel_bias         targets.<t>.decoder.final_norm / .position_bias.weight
+    lm_head / lm_bias                     targets.<t>.output.weight (untied) / .output_bias
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -27,8 +43,16 @@ from uer_ray.models.presets import load_preset
 _EMB = {"emb.word": "embedding.word.weight", "emb.pos": "embedding.pos.weight",
         "emb.norm.weight": "embedding.norm.weight", "emb.norm.bias": "embedding.norm.bias",
         "final_norm.weight": "encoder.final_norm.weight", "final_norm.bias": "encoder.final_norm.bias"}
+_EMB["rel_bias"] = "encoder.position_bias.weight"
 _LAYER = {"attn.out": "attn.out", "attn_norm": "attn_norm", "ff.in": "ffn.inner",
-          "ff.out": "ffn.outer", "ff_norm": "ffn_norm"}
+          "ff.gate": "ffn.gate", "ff.out": "ffn.outer", "ff_norm": "ffn_norm"}
+_DEC_TOP = {"dec.emb.word": "embedding.word.weight", "dec.emb.pos": "embedding.pos.weight",
+            "dec.emb.norm.weight": "embedding.norm.weight", "dec.emb.norm.bias": "embedding.norm.bias",
+            "dec.final_norm.weight": "final_norm.weight", "dec.final_norm.bias": "final_norm.bias",
+            "dec.rel_bias": "position_bias.weight"}
+_DEC_LAYER = {**_LAYER, "cross.q": "cross.q", "cross.out": "cross.out", "cross_norm": "cross_norm"}
+_FUSED = {"attn.q": ("attn.qkv", "qkv"), "cross.k": ("cross.kv", "kv")}  # first part -> fused, parts
+_CONSUMED = ("attn.k", "attn.v", "cross.v")  # fused in with the first part
 _HEADS = {"mlm.dense": "targets.mlm.dense", "mlm.norm": "targets.mlm.norm",
           "pooler": "targets.sp.pooler", "sp": "targets.sp.output"}
 
@@ -36,15 +60,51 @@ _HEADS = {"mlm.dense": "targets.mlm.dense", "mlm.norm": "targets.mlm.norm",
 # --------------------------------------------------------------------------- names
 
 
-def ours_from_canonical(t: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def _layer_from_canonical(t: dict, name: str, table: dict, prefix: str) -> tuple[str, torch.Tensor] | None:
+    """One ``[dec.]layer.i.<sub>.<leaf>`` tensor -> (uer_ray name under ``prefix``, value); the
+    first of fused parts brings the others (q+k+v, k+v); None for the others and unknown ones."""
+    module, _, leaf = name.rpartition(".")
+    head, i, sub = re.fullmatch(r"((?:dec\.)?layer)\.(\d+)\.(.+)", module).groups()
+    if sub in _FUSED:
+        fused, parts = _FUSED[sub]
+        base = sub.split(".")[0]
+        value = torch.cat([t[f"{head}.{i}.{base}.{p}.{leaf}"] for p in parts])
+        return f"{prefix}layers.{i}.{fused}.{leaf}", value
+    if sub in table:
+        return f"{prefix}layers.{i}.{table[sub]}.{leaf}", t[name]
+    return None
+
+
+def ours_from_canonical(t: dict[str, torch.Tensor], seq2seq: str | None = None
+                        ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Canonical tensors -> (uer_ray state-dict entries, canonical names that have no place).
 
-    Query, key and value are fused into ``attn.qkv`` (rows q | k | v); Hugging Face token type
-    t becomes our segment id t+1, and row 0 (padding, never seen by a real token) is zero."""
+    Query, key and value are fused into ``attn.qkv`` (rows q | k | v), cross-attention keys and
+    values into ``cross.kv``; Hugging Face token type t becomes our segment id t+1, and row 0
+    (padding, never seen by a real token) is zero. ``seq2seq``: the target that holds the
+    decoder (``t5``, ``bart``): the ``dec.*``, ``lm_head`` and ``lm_bias`` tensors go there."""
     out: dict[str, torch.Tensor] = {}
     used: set[str] = set()
+    target = f"targets.{seq2seq}."
     for name, value in t.items():
         module, _, leaf = name.rpartition(".")
+        if seq2seq is not None and (name.startswith("dec.") or name in ("lm_head", "lm_bias")):
+            if name == "lm_head":
+                out[f"{target}output.weight"] = value
+            elif name == "lm_bias":
+                out[f"{target}output_bias"] = value
+            elif name in _DEC_TOP:
+                out[f"{target}decoder.{_DEC_TOP[name]}"] = value
+            elif name.startswith("dec.layer."):
+                if module.split(".", 3)[3] not in _CONSUMED:
+                    entry = _layer_from_canonical(t, name, _DEC_LAYER, f"{target}decoder.")
+                    if entry is None:
+                        continue
+                    out[entry[0]] = entry[1]
+            else:
+                continue
+            used.add(name)
+            continue
         if name in _EMB:
             out[_EMB[name]] = value
         elif name == "emb.seg":
@@ -54,14 +114,11 @@ def ours_from_canonical(t: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
         elif module in _HEADS:
             out[f"{_HEADS[module]}.{leaf}"] = value
         elif name.startswith("layer."):
-            _, i, sub = module.split(".", 2)
-            if sub == "attn.q":  # k and v are consumed here too
-                parts = [t[f"layer.{i}.attn.{p}.{leaf}"] for p in "qkv"]
-                out[f"encoder.layers.{i}.attn.qkv.{leaf}"] = torch.cat(parts)
-            elif sub in _LAYER:
-                out[f"encoder.layers.{i}.{_LAYER[sub]}.{leaf}"] = value
-            elif sub not in ("attn.k", "attn.v"):
-                continue
+            if module.split(".", 2)[2] not in _CONSUMED:
+                entry = _layer_from_canonical(t, name, _LAYER, "encoder.")
+                if entry is None:
+                    continue
+                out[entry[0]] = entry[1]
         else:
             continue
         used.add(name)
@@ -74,9 +131,31 @@ def canonical_from_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     inv_emb = {v: k for k, v in _EMB.items()}
     inv_heads = {v: k for k, v in _HEADS.items()}
     inv_layer = {v: k for k, v in _LAYER.items()}
+    inv_dec_top = {v: k for k, v in _DEC_TOP.items()}
+    inv_dec_layer = {v: k for k, v in _DEC_LAYER.items()}
     out: dict[str, torch.Tensor] = {}
     for name, value in state.items():
         module, _, leaf = name.rpartition(".")
+        s2s = re.fullmatch(r"targets\.\w+\.(decoder\..+|output\.weight|output_bias)", name)
+        if s2s and module not in inv_heads and name != "targets.mlm.output_bias":
+            rest = s2s.group(1)
+            if rest == "output.weight":
+                out["lm_head"] = value
+            elif rest == "output_bias":
+                out["lm_bias"] = value
+            elif rest.removeprefix("decoder.") in inv_dec_top:
+                out[inv_dec_top[rest.removeprefix("decoder.")]] = value
+            elif m := re.fullmatch(r"decoder\.layers\.(\d+)\.(.+)\.(weight|bias)", rest):
+                i, sub, leaf = m.groups()
+                if sub in ("attn.qkv", "cross.kv"):
+                    base, parts = sub.split(".")[0], ("qkv" if sub == "attn.qkv" else "kv")
+                    for p, part in zip(parts, value.chunk(len(parts)), strict=True):
+                        out[f"dec.layer.{i}.{base}.{p}.{leaf}"] = part
+                else:
+                    out[f"dec.layer.{i}.{inv_dec_layer[sub]}.{leaf}"] = value
+            else:
+                raise MismatchError(f"parameter {name} has no Hugging Face counterpart")
+            continue
         if name in inv_emb:
             out[inv_emb[name]] = value
         elif name == "embedding.seg.weight":
@@ -122,7 +201,7 @@ def arch_spec(fam: Family, config: ModelConfig, emb, enc, type_vocab_size: int) 
                     enc.attention_dropout, emb.dropout)
 
 
-def _resolved(config: ModelConfig):
+def resolved_configs(config: ModelConfig):
     """(embedding config, encoder config, target name -> config) as the builder fills them."""
     from uer_ray.embeddings import EmbeddingConfig
     from uer_ray.encoders import ENCODERS
@@ -143,9 +222,11 @@ def spec_from_ours(config: ModelConfig) -> tuple[ArchSpec, str]:
     if len(config.encoder_names) != 1 or config.encoder_names[0] not in encoders:
         raise MismatchError(f"encoder {config.encoder!r} has no Hugging Face {family_names()} equivalent "
                             f"(only a single {' or '.join(repr(e) for e in encoders)} encoder does)")
-    emb, enc, tgt = _resolved(config)
-    # uer_ray's transformer encoders differ only in defaults: the layout, not the name, decides.
-    fam = next((f for f in families() if f.owns(enc)), None)
+    emb, enc, tgt = resolved_configs(config)
+    # uer_ray's transformer encoders differ only in defaults: the layout, not the name, decides;
+    # a model with a decoder is one of the encoder–decoder families, one without of the others
+    seq2seq = config.decoder is not None
+    fam = next((f for f in families() if f.seq2seq == seq2seq and f.owns(enc)), None)
     if fam is None:
         raise MismatchError(f"encoder {config.encoder!r} matches no Hugging Face {family_names()} layout")
     problems = fam.export_problems(config, emb, enc, tgt)
@@ -153,6 +234,21 @@ def spec_from_ours(config: ModelConfig) -> tuple[ArchSpec, str]:
         raise MismatchError("this model cannot be written as a Hugging Face "
                             f"{fam.name.upper()}: " + "; ".join(problems))
     return fam.spec_from_ours(config, emb, enc), fam.architecture(list(config.targets))
+
+
+def decoder_config(config: ModelConfig):
+    """The resolved decoder config of a model with a decoder (as the builder fills it)."""
+    from uer_ray.decoders import DECODERS
+
+    return component_config(DECODERS.get(config.decoder).Config, config, config.decoder_options,
+                            "decoder_options")
+
+
+def seq2seq_target(targets) -> str | None:
+    """The target that holds the decoder among ``targets`` (names), if any."""
+    from uer_ray.targets import TARGETS
+
+    return next((t for t in targets if TARGETS.get(t).needs_decoder), None)
 
 
 def layout_problems(fam: Family, config: ModelConfig, emb, enc) -> list[str]:

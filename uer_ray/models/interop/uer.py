@@ -150,7 +150,7 @@ def read_uer_config(path: Path) -> dict:
 
 
 def _uer_family(cfg: dict, where: str) -> Family:
-    fam = next((f for f in families() if f.owns_uer(cfg)), None)
+    fam = next((f for f in families() if f.uer_py and f.owns_uer(cfg)), None)
     if fam is None:
         raise InputError("no interop family takes this UER-py config", where)
     return fam
@@ -281,6 +281,9 @@ def export_uer(src: str | Path, bin_path: str | Path, config_path: str | Path) -
     model = load_model(src)
     spec, _ = spec_from_ours(model.config)
     fam = family(spec.family)
+    if not fam.uer_py:
+        raise MismatchError(f"a {fam.display} model cannot be written as a UER-py checkpoint (UER-py "
+                            f"conversion covers {' / '.join(f.display for f in families() if f.uer_py)})")
     state = model.state_dict()
     tensors = uer_from_canonical(fam, canonical_from_ours(state), state.get("embedding.seg.weight"))
     cfg = uer_config(fam, spec, list(model.config.targets))
