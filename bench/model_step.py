@@ -6,7 +6,15 @@ transformers' ``BertForPreTraining`` with the same sizes, measured in alternatin
 same process so that a busy machine slows both alike; the table reports the median tokens/s
 and the ratio. ``--compile`` adds rows for ``torch.compile``d embedding + encoder.
 
+Encoder–decoder presets (``t5-small``, ``bart-base``, ...) run a denoising step instead: a
+B×T source and a B×(T/4) target (``tgt_ids``, teacher-forced through the decoder: the preset's
+own target, ``t5`` or ``bart``), against transformers' ``T5ForConditionalGeneration`` /
+``BartForConditionalGeneration`` of the same sizes with the same inputs (``decoder_input_ids``
+= target[:-1], ``labels`` = target[1:]); tokens/s counts source + target tokens, and the
+vocabulary is the published model's (T5 32,128; BART 50,265).
+
     .venv/bin/python bench/model_step.py                      # bert-tiny, bert-mini, lstm
+    .venv/bin/python bench/model_step.py --models t5-small,bart-base --batch-size 8
     .venv/bin/python bench/model_step.py --compile --rounds 5 --json bench.json
 """
 
@@ -86,6 +94,76 @@ def hf_step(preset: str, batch: dict, vocab_size: int):
     return step
 
 
+SEQ2SEQ_VOCAB = {"t5": 32128, "bart": 50265}
+
+
+def make_seq2seq_batch(batch_size: int, seq_length: int, vocab_size: int, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(5, vocab_size, (batch_size, seq_length), generator=g)
+    tgt = torch.randint(5, vocab_size, (batch_size, max(seq_length // 4, 3)), generator=g)
+    return {"input_ids": src, "segment_ids": torch.ones_like(src), "tgt_ids": tgt}
+
+
+def seq2seq_family(preset: str) -> str | None:
+    cfg = load_preset(preset)
+    if cfg.get("decoder") is None:
+        return None
+    return "t5" if "t5" in cfg["targets"] else "bart"
+
+
+def ours_seq2seq_step(preset: str, batch: dict, vocab_size: int):
+    model = build_model(load_preset(preset), vocab_size=vocab_size, pad_id=0).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+
+    def step() -> float:
+        loss = model(batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    return step
+
+
+def hf_seq2seq_step(preset: str, batch: dict, vocab_size: int):
+    import transformers
+
+    cfg = load_preset(preset)
+    enc = (cfg.get("encoder_options") or {}).get("transformer", {})
+    if seq2seq_family(preset) == "t5":
+        hc = transformers.T5Config(
+            vocab_size=vocab_size, d_model=cfg["hidden_size"], num_layers=cfg["layers"],
+            num_decoder_layers=cfg["layers"], num_heads=cfg["heads"],
+            d_kv=enc.get("head_size", cfg["hidden_size"] // cfg["heads"]), d_ff=cfg["ffn_size"],
+            relative_attention_num_buckets=enc.get("relative_buckets", 32),
+            relative_attention_max_distance=enc.get("relative_max_distance", 128),
+            feed_forward_proj=("gated-gelu" if enc.get("feed_forward") == "gated" else "relu"),
+            tie_word_embeddings=cfg["target_options"]["t5"].get("tie_weights", True),
+            dropout_rate=cfg["dropout"], decoder_start_token_id=0)
+        model = transformers.T5ForConditionalGeneration(hc).train()
+    else:
+        hc = transformers.BartConfig(
+            vocab_size=vocab_size, d_model=cfg["hidden_size"], encoder_layers=cfg["layers"],
+            decoder_layers=cfg["layers"], encoder_attention_heads=cfg["heads"],
+            decoder_attention_heads=cfg["heads"], encoder_ffn_dim=cfg["ffn_size"],
+            decoder_ffn_dim=cfg["ffn_size"], max_position_embeddings=cfg["max_seq_length"],
+            dropout=cfg["dropout"])
+        model = transformers.BartForConditionalGeneration(hc).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    tgt = batch["tgt_ids"]
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": torch.ones_like(batch["input_ids"]),
+              "decoder_input_ids": tgt[:, :-1].contiguous(), "labels": tgt[:, 1:].contiguous()}
+
+    def step() -> float:
+        loss = model(**inputs).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    return step
+
+
 def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens: int) -> dict:
     """Per named step function: median tokens per wall-clock second and per CPU second of this
     process, timed in alternating rounds. On a shared machine the CPU-time rate is the steadier
@@ -103,6 +181,20 @@ def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens:
             wall[name].append(tokens * steps_per_round / (time.perf_counter() - start))
             cpu[name].append(tokens * steps_per_round / (time.process_time() - start_cpu))
     return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in steps}
+
+
+def _rows(rows: list, preset: str, rates: dict) -> None:
+    base = rates.get("transformers")
+    for name, (rate, cpu_rate) in rates.items():
+        row = {"model": preset, "impl": name, "tokens_per_s": round(rate),
+               "vs_transformers": round(rate / base[0], 2) if base else None,
+               "tokens_per_cpu_s": round(cpu_rate),
+               "vs_transformers_cpu": round(cpu_rate / base[1], 2) if base else None}
+        rows.append(row)
+        ratio = f"{row['vs_transformers']:.2f}" if base else "-"
+        ratio_cpu = f"{row['vs_transformers_cpu']:.2f}" if base else "-"
+        print(f"{preset:<11} {name:<16} {row['tokens_per_s']:>9} {ratio:>15} "
+              f"{row['tokens_per_cpu_s']:>13} {ratio_cpu:>13}", flush=True)
 
 
 def main() -> None:
@@ -141,6 +233,17 @@ def main() -> None:
           f"{'tokens/cpu-s':>13} {'× (cpu time)':>13}", flush=True)
     rows = []
     for preset in args.models.split(","):
+        family = seq2seq_family(preset)
+        if family is not None:
+            vocab = SEQ2SEQ_VOCAB[family]
+            s2s = make_seq2seq_batch(args.batch_size, args.seq_length, vocab)
+            steps = {"uer_ray": ours_seq2seq_step(preset, s2s, vocab)}
+            if not args.no_hf:
+                steps["transformers"] = hf_seq2seq_step(preset, s2s, vocab)
+            n = s2s["input_ids"].numel() + s2s["tgt_ids"].numel()
+            rates = measure(steps, args.rounds, args.steps, args.warmup, n)
+            _rows(rows, preset, rates)
+            continue
         steps = {"uer_ray": ours_step(preset, batch, args.vocab_size, False)}
         if args.compile:
             steps["uer_ray+compile"] = ours_step(preset, batch, args.vocab_size, True)
@@ -148,17 +251,7 @@ def main() -> None:
         if bert_like and not args.no_hf:
             steps["transformers"] = hf_step(preset, batch, args.vocab_size)
         rates = measure(steps, args.rounds, args.steps, args.warmup + (2 if args.compile else 0), tokens)
-        base = rates.get("transformers")
-        for name, (rate, cpu_rate) in rates.items():
-            row = {"model": preset, "impl": name, "tokens_per_s": round(rate),
-                   "vs_transformers": round(rate / base[0], 2) if base else None,
-                   "tokens_per_cpu_s": round(cpu_rate),
-                   "vs_transformers_cpu": round(cpu_rate / base[1], 2) if base else None}
-            rows.append(row)
-            ratio = f"{row['vs_transformers']:.2f}" if base else "-"
-            ratio_cpu = f"{row['vs_transformers_cpu']:.2f}" if base else "-"
-            print(f"{preset:<11} {name:<16} {row['tokens_per_s']:>9} {ratio:>15} "
-                  f"{row['tokens_per_cpu_s']:>13} {ratio_cpu:>13}", flush=True)
+        _rows(rows, preset, rates)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
