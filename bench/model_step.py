@@ -229,6 +229,11 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, flush_denormal={bool(flush)}, "
         f"batch {args.batch_size}x{args.seq_length}, vocab {args.vocab_size}, MLM+SP, AdamW"
     )
+    if any(seq2seq_family(m) for m in args.models.split(",")):
+        print(f"encoder-decoder rows: source {args.batch_size}x{args.seq_length} + target "
+              f"{args.batch_size}x{max(args.seq_length // 4, 3)}, the published vocabulary "
+              f"(t5 {SEQ2SEQ_VOCAB['t5']}, bart {SEQ2SEQ_VOCAB['bart']}), the preset's denoising "
+              "target against transformers' T5/BART ForConditionalGeneration")
     print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>9} {'× transformers':>15} "
           f"{'tokens/cpu-s':>13} {'× (cpu time)':>13}", flush=True)
     rows = []
