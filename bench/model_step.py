@@ -42,22 +42,29 @@ def make_batch(batch_size: int, seq_length: int, vocab_size: int, seed: int = 0)
     return {"input_ids": ids, "segment_ids": seg, "mlm_labels": labels, "is_next": is_next}
 
 
-def ours_step(preset: str, batch: dict, vocab_size: int, compile_: bool):
-    cfg = load_preset(preset)
-    cfg["targets"] = {"mlm": 1.0, "sp": 1.0}
-    model = build_model(cfg, vocab_size=vocab_size).train()
-    if compile_:
-        model.compile_backbone()
+def training_step(model, inputs: dict, keywords: bool = False):
+    """One forward + backward + fused AdamW update per call; returns the loss. uer_ray models
+    take the batch dict, transformers models (``keywords``) its items as keyword arguments."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    forward = (lambda: model(**inputs)) if keywords else (lambda: model(inputs))
 
     def step() -> float:
-        loss = model(batch).loss
+        loss = forward().loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss.item()
 
     return step
+
+
+def ours_step(preset: str, batch: dict, vocab_size: int, compile_: bool):
+    cfg = load_preset(preset)
+    cfg["targets"] = {"mlm": 1.0, "sp": 1.0}
+    model = build_model(cfg, vocab_size=vocab_size).train()
+    if compile_:
+        model.compile_backbone()
+    return training_step(model, batch)
 
 
 def hf_step(preset: str, batch: dict, vocab_size: int):
@@ -74,7 +81,6 @@ def hf_step(preset: str, batch: dict, vocab_size: int):
         type_vocab_size=2,
     )
     model = BertForPreTraining(hc).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     seg = batch["segment_ids"]
     inputs = {
         "input_ids": batch["input_ids"],
@@ -84,14 +90,7 @@ def hf_step(preset: str, batch: dict, vocab_size: int):
         "next_sentence_label": batch["is_next"],
     }
 
-    def step() -> float:
-        loss = model(**inputs).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss.item()
-
-    return step
+    return training_step(model, inputs, keywords=True)
 
 
 SEQ2SEQ_VOCAB = {"t5": 32128, "bart": 50265}
@@ -113,16 +112,8 @@ def seq2seq_family(preset: str) -> str | None:
 
 def ours_seq2seq_step(preset: str, batch: dict, vocab_size: int):
     model = build_model(load_preset(preset), vocab_size=vocab_size, pad_id=0).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
-    def step() -> float:
-        loss = model(batch).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss.item()
-
-    return step
+    return training_step(model, batch)
 
 
 def hf_seq2seq_step(preset: str, batch: dict, vocab_size: int):
@@ -149,19 +140,11 @@ def hf_seq2seq_step(preset: str, batch: dict, vocab_size: int):
             decoder_ffn_dim=cfg["ffn_size"], max_position_embeddings=cfg["max_seq_length"],
             dropout=cfg["dropout"])
         model = transformers.BartForConditionalGeneration(hc).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     tgt = batch["tgt_ids"]
     inputs = {"input_ids": batch["input_ids"], "attention_mask": torch.ones_like(batch["input_ids"]),
               "decoder_input_ids": tgt[:, :-1].contiguous(), "labels": tgt[:, 1:].contiguous()}
 
-    def step() -> float:
-        loss = model(**inputs).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss.item()
-
-    return step
+    return training_step(model, inputs, keywords=True)
 
 
 def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens: int) -> dict:

@@ -42,9 +42,9 @@ class LmTarget(Target):
 
     def __init__(self, cfg: LmConfig, ctx: TargetContext):
         super().__init__()
-        self.output, width = tied_or_own(ctx, cfg.tie_weights, ctx.hidden_size, "lm")
+        self.output, width = tied_or_own(ctx, cfg.tie_weights, ctx.hidden_size, self.name)
         if width != ctx.hidden_size:
-            raise ValueError(f"target 'lm': tie_weights needs the encoder output width "
+            raise ValueError(f"target {self.name!r}: tie_weights needs the encoder output width "
                              f"({ctx.hidden_size}) to equal the word table width ({width})")
         self._word = [ctx.word_embedding] if cfg.tie_weights else None
         self.output_bias = nn.Parameter(torch.zeros(ctx.vocab_size)) if cfg.bias else None

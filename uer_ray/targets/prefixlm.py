@@ -10,51 +10,21 @@ with an optional ``output_bias``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from uer_ray.targets.base import (
-    TARGETS,
-    Target,
-    TargetContext,
-    TargetOutput,
-    prediction_loss,
-    require,
-    tied_or_own,
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PrefixLmConfig:
-    tie_weights: bool = True
-    bias: bool = False
+from uer_ray.targets.base import TARGETS, TargetOutput, prediction_loss, require
+from uer_ray.targets.lm import LmTarget
 
 
 @TARGETS.register("prefixlm")
-class PrefixLmTarget(Target):
+class PrefixLmTarget(LmTarget):
     """hidden (B,T,H) + input_ids, segment_ids -> next-token loss on the target part; logits
-    (B,T,V) at every position."""
+    (B,T,V) at every position. The output layer is ``lm``'s (same options and parameter names)."""
 
-    Config = PrefixLmConfig
-    logits_shape = ("B", "T", "V")
     needs_mask = "causal_with_prefix"
+    predicts_next_token = False  # the prefix sees itself whole: the mask, not this fact, guards
+    generates = None
     card_task_type = "text2text-generation"
-
-    def __init__(self, cfg: PrefixLmConfig, ctx: TargetContext):
-        super().__init__()
-        self.output, width = tied_or_own(ctx, cfg.tie_weights, ctx.hidden_size, "prefixlm")
-        if width != ctx.hidden_size:
-            raise ValueError(f"target 'prefixlm': tie_weights needs the encoder output width "
-                             f"({ctx.hidden_size}) to equal the word table width ({width})")
-        self._word = [ctx.word_embedding] if cfg.tie_weights else None
-        self.output_bias = nn.Parameter(torch.zeros(ctx.vocab_size)) if cfg.bias else None
-
-    def logits(self, hidden: torch.Tensor, batch: dict, padding_mask) -> torch.Tensor:
-        weight = self._word[0].output_weight if self._word else self.output.weight
-        return F.linear(hidden, weight, self.output_bias)
 
     def reads(self, batch: dict, padding_mask) -> torch.Tensor | None:
         seg = batch["segment_ids"]
@@ -63,7 +33,7 @@ class PrefixLmTarget(Target):
         return read
 
     def forward(self, hidden: torch.Tensor, batch: dict, padding_mask) -> TargetOutput:
-        ids = require(batch, "input_ids", "prefixlm")
-        seg = require(batch, "segment_ids", "prefixlm")
+        ids = require(batch, "input_ids", self.name)
+        seg = require(batch, "segment_ids", self.name)
         valid = seg[:, 1:] == 2  # the predicted token is in the target part
         return prediction_loss(self.logits(hidden[:, :-1][valid], batch, None), ids[:, 1:][valid])

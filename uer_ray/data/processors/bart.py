@@ -5,9 +5,7 @@ sentence permutation shuffles those lines)."""
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
-from uer_ray.data.instances import list_column, rows_to_flat, segment_column
 from uer_ray.data.noising import delete_tokens, gather_sentences, infill, permute_sentences
 from uer_ray.data.processors.base import (
     PROCESSORS,
@@ -15,6 +13,7 @@ from uer_ray.data.processors.base import (
     ProcessorConfig,
     join_ids,
     one_vocabulary,
+    source_target_table,
     split_documents,
 )
 from uer_ray.tokenizers import Tokenizer
@@ -59,10 +58,4 @@ class BartProcessor(Processor):
             for group in gather_sentences(doc, self.limit):
                 sources.append(np.concatenate([[self.cls_id], self.noise(group, rng), [self.sep_id]]))
                 targets.append(np.concatenate([[self.cls_id], join_ids(group), [self.sep_id]]))
-        values, offsets = rows_to_flat(sources)
-        t_values, t_offsets = rows_to_flat(targets)
-        return pa.table({
-            "input_ids": list_column(values, offsets),
-            "segment_ids": segment_column(offsets),
-            "tgt_ids": list_column(t_values, t_offsets),
-        })
+        return source_target_table(sources, targets)

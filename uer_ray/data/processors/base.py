@@ -214,6 +214,18 @@ def split_rows(path, lines, line_nos, skips, widths: tuple[int, ...]):
     return rows, nos
 
 
+def source_target_table(sources: list[np.ndarray], targets: list[np.ndarray]) -> pa.Table:
+    """The table of the sequence-to-sequence processors (mt, t5, bart, gsg): ``input_ids`` and
+    their ``segment_ids`` from ``sources``, ``tgt_ids`` from ``targets`` (rows already wrapped)."""
+    values, offsets = rows_to_flat(sources)
+    t_values, t_offsets = rows_to_flat(targets)
+    return pa.table({
+        "input_ids": list_column(values, offsets),
+        "segment_ids": segment_column(offsets),
+        "tgt_ids": list_column(t_values, t_offsets),
+    })
+
+
 def wrap_ids(cls_id: int, ids: np.ndarray, sep_id: int, limit: int) -> np.ndarray:
     return np.concatenate([[cls_id], ids[: limit - 2], [sep_id]]).astype(np.int32)
 

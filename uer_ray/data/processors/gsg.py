@@ -4,9 +4,7 @@ per line with a blank line between documents (UER-py's ``gsg`` reads the ``bert`
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
-from uer_ray.data.instances import list_column, rows_to_flat, segment_column
 from uer_ray.data.noising import gather_sentences, select_gaps
 from uer_ray.data.processors.base import (
     PROCESSORS,
@@ -14,6 +12,7 @@ from uer_ray.data.processors.base import (
     ProcessorConfig,
     join_ids,
     one_vocabulary,
+    source_target_table,
     split_documents,
     wrap_ids,
 )
@@ -55,10 +54,4 @@ class GsgProcessor(Processor):
                 sources.append(np.concatenate([[self.cls_id], source, [self.sep_id]]))
                 targets.append(wrap_ids(self.cls_id, join_ids([group[i] for i in sorted(gaps)]),
                                         self.sep_id, tgt_length))
-        values, offsets = rows_to_flat(sources)
-        t_values, t_offsets = rows_to_flat(targets)
-        return pa.table({
-            "input_ids": list_column(values, offsets),
-            "segment_ids": segment_column(offsets),
-            "tgt_ids": list_column(t_values, t_offsets),
-        })
+        return source_target_table(sources, targets)

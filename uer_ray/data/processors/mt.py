@@ -3,10 +3,13 @@ Malformed rows (missing tab, wrong column count, empty field) are skipped and co
 
 from __future__ import annotations
 
-import pyarrow as pa
-
-from uer_ray.data.instances import list_column, rows_to_flat, segment_column
-from uer_ray.data.processors.base import PROCESSORS, Processor, split_rows, wrap_ids
+from uer_ray.data.processors.base import (
+    PROCESSORS,
+    Processor,
+    source_target_table,
+    split_rows,
+    wrap_ids,
+)
 
 
 @PROCESSORS.register("mt")
@@ -27,10 +30,4 @@ class MtProcessor(Processor):
         inputs = [wrap_ids(self.cls_id, src[a:b], self.sep_id, self.config.seq_length)
                   for a, b in zip(src_off[:-1], src_off[1:], strict=True)]
         targets = [wrap_ids(t_cls, tgt[a:b], t_sep, t_len) for a, b in zip(tgt_off[:-1], tgt_off[1:], strict=True)]
-        values, offsets = rows_to_flat(inputs)
-        t_values, t_offsets = rows_to_flat(targets)
-        return pa.table({
-            "input_ids": list_column(values, offsets),
-            "segment_ids": segment_column(offsets),
-            "tgt_ids": list_column(t_values, t_offsets),
-        })
+        return source_target_table(inputs, targets)

@@ -5,11 +5,16 @@ per line (UER-py's ``t5`` reads the ``mlm`` corpus). The vocabulary needs sentin
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
-from uer_ray.data.instances import cut_windows, list_column, rows_to_flat, segment_column
+from uer_ray.data.instances import cut_windows
 from uer_ray.data.noising import span_corruption, span_window
-from uer_ray.data.processors.base import PROCESSORS, Processor, ProcessorConfig, one_vocabulary
+from uer_ray.data.processors.base import (
+    PROCESSORS,
+    Processor,
+    ProcessorConfig,
+    one_vocabulary,
+    source_target_table,
+)
 from uer_ray.errors import OptionsError
 from uer_ray.tokenizers import Tokenizer
 from uer_ray.tokenizers.sentinels import require_sentinels
@@ -52,10 +57,4 @@ class T5Processor(Processor):
                                        self.config.span_length, rng)
             sources.append(np.concatenate([[self.cls_id], src, [self.sep_id]]))
             targets.append(np.concatenate([[self.cls_id], tgt, [self.sep_id]]))
-        values, row_off = rows_to_flat(sources)
-        t_values, t_off = rows_to_flat(targets)
-        return pa.table({
-            "input_ids": list_column(values, row_off),
-            "segment_ids": segment_column(row_off),
-            "tgt_ids": list_column(t_values, t_off),
-        })
+        return source_target_table(sources, targets)
