@@ -147,6 +147,47 @@ def hf_seq2seq_step(preset: str, batch: dict, vocab_size: int):
     return training_step(model, inputs, keywords=True)
 
 
+def step_flops(step) -> int:
+    """Floating-point operations of one call of ``step`` (forward, backward and optimizer) in the
+    matrix products torch's flop counter knows (mm, addmm, bmm, baddbmm, convolutions; CPU flash
+    attention is not counted, so the count is a lower bound)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def gemm_rate(seconds: float = 2.0) -> float:
+    """This machine's fp32 matrix-product rate (FLOP/s, the best of three square and
+    transformer-shaped products at the current thread count): what a step could reach if
+    all its arithmetic ran as fast as one large GEMM and nothing else cost time."""
+    best = 0.0
+    for m, k, n in ((2048, 2048, 2048), (1024, 512, 2048), (1024, 768, 3072)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            torch.mm(a, b)
+            reps += 1
+        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - start))
+    return best
+
+
+def ceiling(steps: dict, rates: dict, tokens: int) -> dict:
+    """The arithmetic bound of a row: the step's counted FLOPs (the smaller of the two
+    implementations', both doing the same model's work) at the machine's GEMM rate, measured
+    just after the rows, as tokens/s, and how far each implementation is from it."""
+    flops = {name: step_flops(fn) for name, fn in steps.items()}
+    rate = gemm_rate()
+    least = min(flops.values())
+    bound = tokens * rate / least
+    return {"gemm_gflops": rate / 1e9, "step_gflops": {k: v / 1e9 for k, v in flops.items()},
+            "achieved_gflops": {k: flops[k] / (tokens / rates[k][0]) / 1e9 for k in steps},
+            "bound_tokens_per_s": bound,
+            "bound_vs_transformers": bound / rates["transformers"][0] if "transformers" in rates else None}
+
+
 def measure(steps: dict, rounds: int, steps_per_round: int, warmup: int, tokens: int) -> dict:
     """Per named step function: median tokens per wall-clock second and per CPU second of this
     process, timed in alternating rounds. On a shared machine the CPU-time rate is the steadier
@@ -198,6 +239,9 @@ def main() -> None:
         action="store_true",
         help="keep denormal floats (they slow the vocabulary-projection backward on CPU)",
     )
+    p.add_argument("--bound", action="store_true",
+                   help="encoder-decoder rows: also print the arithmetic bound (the step's "
+                        "matrix-product FLOPs at this machine's GEMM rate) and its ratio to transformers")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args()
@@ -219,7 +263,7 @@ def main() -> None:
               "target against transformers' T5/BART ForConditionalGeneration")
     print(f"\n{'model':<11} {'implementation':<16} {'tokens/s':>9} {'× transformers':>15} "
           f"{'tokens/cpu-s':>13} {'× (cpu time)':>13}", flush=True)
-    rows = []
+    rows, bounds = [], {}
     for preset in args.models.split(","):
         family = seq2seq_family(preset)
         if family is not None:
@@ -231,6 +275,14 @@ def main() -> None:
             n = s2s["input_ids"].numel() + s2s["tgt_ids"].numel()
             rates = measure(steps, args.rounds, args.steps, args.warmup, n)
             _rows(rows, preset, rates)
+            if args.bound:
+                bounds[preset] = b = ceiling(steps, rates, n)
+                print(f"{'':11} arithmetic bound: {b['bound_tokens_per_s']:.0f} tokens/s"
+                      + (f" = {b['bound_vs_transformers']:.2f}x transformers" if b["bound_vs_transformers"] else "")
+                      + f" (step {min(b['step_gflops'].values()):.0f} GFLOP at the GEMM rate "
+                      f"{b['gemm_gflops']:.0f} GFLOP/s; achieved "
+                      + ", ".join(f"{k} {v:.0f}" for k, v in b["achieved_gflops"].items()) + " GFLOP/s)",
+                      flush=True)
             continue
         steps = {"uer_ray": ours_step(preset, batch, args.vocab_size, False)}
         if args.compile:
@@ -242,7 +294,7 @@ def main() -> None:
         _rows(rows, preset, rates)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=2)
+            json.dump({"args": vars(args), "rows": rows, "bounds": bounds}, f, indent=2)
 
 
 if __name__ == "__main__":

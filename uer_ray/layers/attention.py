@@ -93,6 +93,15 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     return torch.bmm(probs, v.reshape(b * h, tk, d)).view(b, h, tq, d)
 
 
+def _fold_scale_into_queries(weight: torch.Tensor, head_dim: int) -> None:
+    """Attention without the 1/sqrt(d) score scale (T5) starts where scaled attention starts:
+    the query projection's initial weights are scaled by 1/sqrt(d) instead (T5 initialises
+    queries with std (hidden·d)^-1/2 for this reason). Without it the first scores are sqrt(d)
+    times too large and the softmax saturates."""
+    with torch.no_grad():
+        weight.mul_(head_dim**-0.5)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention: (B,T,H) -> (B,T,H), or with a ``packing`` its rows (N,H) -> (N,H)
     (``uer_ray.layers.packing``)."""
@@ -109,6 +118,8 @@ class SelfAttention(nn.Module):
         self.scale = None if scale else 1.0
         self.qkv = nn.Linear(hidden_size, 3 * inner, bias=bias)
         self.out = nn.Linear(inner, hidden_size, bias=bias)
+        if not scale:
+            _fold_scale_into_queries(self.qkv.weight[:inner], self.head_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool,
                 packing: Packing | None = None, keep: torch.Tensor | None = None,
@@ -159,6 +170,8 @@ class CrossAttention(nn.Module):
         self.q = nn.Linear(hidden_size, inner, bias=bias)
         self.kv = nn.Linear(memory_size, 2 * inner, bias=bias)
         self.out = nn.Linear(inner, hidden_size, bias=bias)
+        if not scale:
+            _fold_scale_into_queries(self.q.weight, self.head_dim)
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values (B,heads,Tk,d) of the memory: computed once per generation."""
