@@ -16,7 +16,7 @@ from uer_ray.train.finetune import POOLING_CHOICES, FinetuneOptions
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add = OptionFlags(FinetuneOptions).add
     g = p.add_argument_group("task and data")
-    add(g, "--task", required=True, help="classify, pair, tag, dbqa, regress, text2text or a task "
+    add(g, "--task", required=True, help="classify, pair, tag, dbqa, regress, text2text, mrc, choice or a task "
         "of your own "
         "(docs/finetune.md, docs/extending.md)")
     add(g, "--train", required=True, help="training TSV (header row names the columns)")
@@ -44,6 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add(g, "--beams", type=int, help="beam search with this many beams (1: greedy)")
     add(g, "--tgt-seq-length", type=int, help="target tokens with [CLS] and [SEP] (longer labels "
         "are cut); generation writes at most this many minus one")
+    g = p.add_argument_group("mrc (reading comprehension)")
+    add(g, "--doc-stride", type=int, help="context tokens between the starts of two windows of "
+        "a long context")
+    add(g, "--max-query-length", type=int, help="question tokens kept")
+    add(g, "--n-best", type=int, help="highest start and end logits per window that answers "
+        "are formed from")
+    add(g, "--max-answer-length", type=int, help="longest answer, in tokens")
     g = p.add_argument_group("optimisation")
     add(g, "--epochs", type=int)
     add(g, "--batch-size", type=int, help="rows per micro-batch, shared by all workers")

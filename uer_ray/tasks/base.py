@@ -61,6 +61,9 @@ class Task:
     exact_test: ClassVar[bool] = False
     metric_choices: ClassVar[tuple[str, ...]] = ()
     generative: ClassVar[bool] = False
+    option_fields: ClassVar[tuple[str, ...]] = ()
+    """``FinetuneOptions`` fields this task reads (``task.json`` records them under ``options``
+    for ``configure``; other tasks refuse them): mrc's ``doc_stride``, ..."""
 
     def configure(self, options: dict) -> None:
         """Apply the task-specific settings ``task.json`` records (``TaskSettings.options``):
@@ -145,6 +148,16 @@ class Task:
 
     def output_row(self, example: dict, prediction: Any, labels: LabelMap | None, probs: bool) -> list[str]:
         raise NotImplementedError
+
+    def write_predictions(self, f: Any, examples: Sequence[dict], predictions: Sequence,
+                          labels: LabelMap | None, probs: bool) -> int:
+        """Write the prediction file to the text stream ``f``; returns how many records it
+        holds. Default: a TSV, ``output_header`` then one ``output_row`` per example (mrc writes
+        ``{question id: answer}`` JSON instead)."""
+        f.write("\t".join(self.output_header(labels, probs)) + "\n")
+        for example, pred in zip(examples, predictions, strict=True):
+            f.write("\t".join(self.output_row(example, pred, labels, probs)) + "\n")
+        return len(examples)
 
 
 TASKS: Registry[type[Task]] = Registry("task", package="uer_ray.tasks", base=Task)

@@ -17,7 +17,14 @@ POOL_BATCHES = 50
 def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Examples -> ``input_ids``/``segment_ids`` (B,T) long, ``tgt_ids``/``tgt_segment_ids``
     (B,T2) when the examples have ``tgt_ids``, and ``label`` when present:
-    (B,) long for classes, (B,) float for scores, (B,T) long for tags (padding -100)."""
+    (B,) long for classes, (B,) float for scores, (B,T) long for tags (padding -100), (B,k)
+    long for a tuple of k positions (mrc's start and end).
+
+    Examples whose ``input_ids`` is a list of token lists (one per choice: ``choice``) give
+    (B,C,T) inputs, C the most choices in the batch, and ``choice_mask`` (B,C) bool, False for
+    the padding choices (all padding tokens)."""
+    if examples[0]["input_ids"] and isinstance(examples[0]["input_ids"][0], list):
+        return _collate_choices(examples, pad_id)
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     segs = torch.zeros((len(examples), width), dtype=torch.long)
@@ -42,9 +49,28 @@ def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
         for i, e in enumerate(examples):
             labels[i, : len(e["label"])] = torch.tensor(e["label"], dtype=torch.long)
         batch["label"] = labels
+    elif isinstance(first, tuple):
+        batch["label"] = torch.tensor([list(e["label"]) for e in examples], dtype=torch.long)
     elif isinstance(first, float):
         batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.float)
     else:
+        batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.long)
+    return batch
+
+
+def _collate_choices(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    choices = max(len(e["input_ids"]) for e in examples)
+    width = max(len(ids) for e in examples for ids in e["input_ids"])
+    ids = torch.full((len(examples), choices, width), pad_id, dtype=torch.long)
+    segs = torch.zeros((len(examples), choices, width), dtype=torch.long)
+    mask = torch.zeros((len(examples), choices), dtype=torch.bool)
+    for i, e in enumerate(examples):
+        for c, (row, seg) in enumerate(zip(e["input_ids"], e["segment_ids"], strict=True)):
+            ids[i, c, : len(row)] = torch.tensor(row, dtype=torch.long)
+            segs[i, c, : len(seg)] = torch.tensor(seg, dtype=torch.long)
+            mask[i, c] = True
+    batch = {"input_ids": ids, "segment_ids": segs, "choice_mask": mask}
+    if examples[0].get("label") is not None:
         batch["label"] = torch.tensor([e["label"] for e in examples], dtype=torch.long)
     return batch
 
@@ -72,4 +98,6 @@ def eval_order(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 def lengths_of(examples: Sequence[dict]) -> list[int]:
-    return [len(e["input_ids"]) for e in examples]
+    """Token counts (the longest choice's for an example with several)."""
+    return [max(map(len, e["input_ids"])) if e["input_ids"] and isinstance(e["input_ids"][0], list)
+            else len(e["input_ids"]) for e in examples]

@@ -88,6 +88,15 @@ class FinetuneOptions(StageOptions):
     address: str | None = None
     run_name: str | None = None
     """the exact Ray Train run name (a search trial gives one; default ``finetune``)"""
+    # mrc (docs/finetune.md#mrc): windows over long contexts and the spans read off them
+    doc_stride: int = 128
+    """mrc: context tokens between the starts of two windows of a long context"""
+    max_query_length: int = 64
+    """mrc: question tokens kept (the rest is cut)"""
+    n_best: int = 20
+    """mrc: the highest start and end logits of a window that spans are formed from"""
+    max_answer_length: int = 30
+    """mrc: the longest answer span, in tokens"""
 
     @property
     def dataset_name(self) -> str:
@@ -133,9 +142,28 @@ def check_options(o: FinetuneOptions) -> None:
     if o.freeze and task.generative:
         raise OptionsError(f"--freeze trains a head on a fixed encoder; {o.task} has no head "
                            "apart from the model's decoder, which trains with the encoder")
+    _check_task_fields(o, task)
     if not o.init and o.model is None:
         raise OptionsError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
     check_device(o.device)
+
+
+def _check_task_fields(o: FinetuneOptions, task) -> None:
+    """Options that only some tasks read (``Task.option_fields``) are refused elsewhere when
+    set, and checked (>= 1) where they apply."""
+    from dataclasses import fields
+
+    from uer_ray.tasks import TASKS
+
+    defaults = {f.name: f.default for f in fields(FinetuneOptions)}
+    for name, cls in TASKS.items():
+        for field_name in cls.option_fields:
+            flag = f"--{field_name.replace('_', '-')}"
+            value = getattr(o, field_name)
+            if field_name not in task.option_fields and value != defaults[field_name]:
+                raise OptionsError(f"{flag} applies to task {name}, not {o.task}")
+            if field_name in task.option_fields and isinstance(value, int) and value < 1:
+                raise OptionsError(f"{flag} must be >= 1, got {value}")
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -288,6 +316,7 @@ def _task_options(o: FinetuneOptions) -> dict:
     options = {"metric": o.metric} if o.metric is not None else {}
     if TASKS.get(o.task).generative:
         options.update(beams=o.beams, tgt_seq_length=o.tgt_seq_length)
+    options.update({name: getattr(o, name) for name in TASKS.get(o.task).option_fields})
     return options
 
 

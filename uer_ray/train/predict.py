@@ -5,7 +5,8 @@ The input has the training file's text columns (a ``label`` column may be presen
 ignored); the output is a TSV with a header: the predicted ``label`` (plus ``prob_<label>``
 columns with ``probs``) for classify and pair, ``qid``/``label``/``score`` for dbqa, the tag
 sequence for tag, the predicted ``score`` for regress, the generated text (``label``) for
-text2text. Rows stay in input order.
+text2text, ``{question id: answer}`` JSON for mrc (``Task.write_predictions``). Rows stay in
+input order.
 """
 
 from __future__ import annotations
@@ -60,12 +61,10 @@ def predict(options: PredictOptions) -> dict:
     preds = predict_rows(ft, ft.head, task, examples, batch_size=o.batch_size,
                          pad_id=tokenizer.pad_id, runtime=runtime, progress=o.progress)
     with atomic_file(o.out) as f:
-        f.write("\t".join(task.output_header(labels, o.probs)) + "\n")
-        for example, pred in zip(examples, preds, strict=True):
-            f.write("\t".join(task.output_row(example, pred, labels, o.probs)) + "\n")
+        written = task.write_predictions(f, examples, preds, labels, o.probs)
     seconds = time.perf_counter() - start
-    return {"rows": len(examples), "seconds": seconds,
-            "rows_per_s": len(examples) / max(seconds, 1e-9), "device": device,
+    return {"rows": written, "seconds": seconds,
+            "rows_per_s": written / max(seconds, 1e-9), "device": device,
             "task": settings.task, "model": o.model, "input": o.input, "out": str(Path(o.out))}
 
 
