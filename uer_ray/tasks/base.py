@@ -61,12 +61,19 @@ class Task:
     exact_test: ClassVar[bool] = False
     metric_choices: ClassVar[tuple[str, ...]] = ()
     generative: ClassVar[bool] = False
+    default_pooling: ClassVar[str | None] = None
+    """the pooling ``--pooling auto`` means for this task (None: what the encoder declares)"""
 
     def configure(self, options: dict) -> None:
         """Apply the task-specific settings ``task.json`` records (``TaskSettings.options``):
         ``metric``, the metric that picks the best epoch, and what a task adds."""
         if options.get("metric"):
             self.select_metric = options["metric"]
+
+    def settle(self, best_dev: dict) -> dict:
+        """After training, before test: what the best epoch's dev metrics fix (multi_label's
+        tuned threshold). The task applies it and returns the options ``task.json`` adds."""
+        return {}
 
     @classmethod
     def selectable_metrics(cls) -> tuple[str, ...]:
