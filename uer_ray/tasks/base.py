@@ -47,7 +47,9 @@ class Task:
     - ``units(examples, predictions, labels)`` and ``metric_from_units(units)``: per-example
       statistics whose resampling gives the dev/test metric, for the report's paired
       bootstrap (``units`` returning None: no paired test); ``exact_test``: the first unit
-      column is 1/0 correct, so McNemar's exact test applies too.
+      column is 1/0 correct, so McNemar's exact test applies too;
+    - ``default_pooling``: what ``--pooling auto`` means for it (None: the encoder's choice);
+      ``settle(best_dev)``: what training fixes for test and ``predict`` (a tuned threshold).
     """
 
     name: ClassVar[str] = ""
