@@ -1,6 +1,7 @@
 """Benchmark: ``multi_label`` and ``siamese`` on real data derived from the bundled sets
-(``bench/tower_data.py``): entity types of MSRA NER sentences, and book-review pairs labelled
-same / different sentiment. Every model is ``bert-tiny`` from random initialisation (no
+(``bench/tower_data.py``): entity types of MSRA NER sentences, and sentence pairs: two
+sentences of one CLUECorpusSmall document against two documents' (``--pairs-from documents``,
+the default) or book reviews of the same / different sentiment (``--pairs-from sentiment``). Every model is ``bert-tiny`` from random initialisation (no
 pre-training; Google's Chinese vocabulary), so the numbers say what the tasks learn from the
 fine-tuning data alone.
 
@@ -87,12 +88,14 @@ def write_results(log: dict) -> None:
         lines.append(f"{'':58} {'macro F1':22} {m['test']['macro_f1']:7.3f} {b['macro_f1']:9.3f}")
     lines.append(f"{'':58} {'per label F1':22} " + ", ".join(f"{k} {v:.3f}" for k, v in m["per_label_f1"].items())
                  + f" (threshold {m['test']['threshold']:.3f}, tuned on dev)")
-    lines.append(f"{'siamese classify / book-review same-sentiment pairs':58} {'accuracy':22} "
+    pairs = {"sentiment": "book-review same-sentiment pairs",
+             "documents": "CLUECorpus same-document sentence pairs"}[a.get("pairs_from", "sentiment")]
+    lines.append(f"{'siamese classify / ' + pairs:58} {'accuracy':22} "
                  f"{c['test_accuracy']:7.3f} {c['chance_majority_class']:9.3f}")
     lines.append(f"{'siamese cosine / the same pairs (score 1/0)':58} {'Spearman':22} "
                  f"{res['siamese_cosine']['test_spearman']:7.3f} {0.0:9.3f}")
     s = res["simcse"]
-    simcse = f"siamese simcse / {log['results']['simcse']['sentences']} reviews alone, scored on pairs"
+    simcse = f"siamese simcse / {log['results']['simcse']['sentences']} sentences alone, scored on pairs"
     lines.append(f"{simcse:58} {'Spearman of cos(u,v)':22} "
                  f"{s['test_spearman_after_simcse']:7.3f} {s['test_spearman_random_init']:9.3f}  (baseline: the random init)")
     lines += ["", "seconds: " + ", ".join(f"{k} {v}" for k, v in log["seconds"].items()), "", "commands:"]
@@ -100,8 +103,9 @@ def write_results(log: dict) -> None:
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     results = REPO / "bench" / "results"
-    (results / "finetune_towers.txt").write_text(text, encoding="utf-8")
-    (results / "finetune_towers.json").write_text(json.dumps(log, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    name = a.get("name", "finetune_towers")
+    (results / f"{name}.txt").write_text(text, encoding="utf-8")
+    (results / f"{name}.json").write_text(json.dumps(log, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -112,13 +116,18 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seq-length", type=int, default=64)
     p.add_argument("--pairs", default="2000,500,1000", help="train,dev,test pairs")
+    p.add_argument("--pairs-from", choices=("sentiment", "documents"), default="documents",
+                   help="siamese pairs: same/different sentiment of book reviews, or two sentences "
+                   "of one CLUECorpusSmall document against sentences of two documents")
+    p.add_argument("--name", default="finetune_towers", help="bench/results/NAME.{txt,json}")
     p.add_argument("--render", action="store_true", help="only rewrite the table from the JSON record")
     args = p.parse_args()
     if args.render:
-        write_results(json.loads((REPO / "bench" / "results" / "finetune_towers.json").read_text(encoding="utf-8")))
+        write_results(json.loads((REPO / "bench" / "results" / f"{args.name}.json").read_text(encoding="utf-8")))
         return
     data, out = Path(args.data), Path(args.out)
-    files = tower_data.build(data, out / "data", tuple(int(x) for x in args.pairs.split(",")))
+    files = tower_data.build(data, out / "data", tuple(int(x) for x in args.pairs.split(",")),
+                             args.pairs_from)
     common = {"model": "bert-tiny", "vocab": str(data / "vocab" / "google_zh_vocab.txt"),
               "tokenizer": "wordpiece", "epochs": args.epochs, "lr": args.lr, "batch_size": 32,
               "seq_length": args.seq_length, "device": "cpu", "progress": False, "wandb_mode": "disabled"}

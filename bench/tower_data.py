@@ -10,6 +10,11 @@ download), written as the tasks' TSV files:
   label 1 when they carry the same sentiment, 0 when not, half of each (a pair never repeats a
   review). The same file serves ``--siamese-objective classify`` (labels 0/1) and ``cosine``
   (scores 1.0/0.0); ``simcse.tsv`` holds the training reviews alone (column ``text_a``).
+- sentence pairs from CLUECorpusSmall (UER-py's BERT corpus: one sentence per line, documents
+  separated by blank lines; ``--pairs-from documents``): label 1 for two sentences of the same
+  document, 0 for sentences of two different documents, half of each. The documents are split
+  80/10/10 into train, dev and test (no document in two splits); ``simcse.tsv`` holds training
+  sentences alone.
 
     .venv/bin/python bench/tower_data.py [--data ../shared/data] [--out runs/tower_data]
 """
@@ -60,6 +65,37 @@ def sentiment_pairs(review_tsv: str | Path, n: int, seed: int) -> list[tuple[str
     return out
 
 
+def documents(corpus: str | Path) -> list[list[str]]:
+    """The documents of a one-sentence-per-line corpus (blank lines between documents), those
+    with at least two sentences."""
+    docs, current = [], []
+    for line in Path(corpus).read_text(encoding="utf-8").split("\n"):
+        line = line.strip().replace("\t", " ")
+        if line:
+            current.append(line)
+        elif current:
+            docs.append(current)
+            current = []
+    docs.append(current)
+    return [d for d in docs if len(d) >= 2]
+
+
+def document_pairs(docs: list[list[str]], n: int, seed: int) -> list[tuple[str, str, str]]:
+    """``n`` (label, text_a, text_b) pairs: 1 for two sentences of one document, 0 for sentences
+    of two different documents, alternating."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        first = rng.randrange(len(docs))
+        if i % 2 == 0:
+            a, b = rng.sample(docs[first], 2)
+        else:
+            second = rng.choice([j for j in range(len(docs)) if j != first])
+            a, b = rng.choice(docs[first]), rng.choice(docs[second])
+        out.append(("1" if i % 2 == 0 else "0", a, b))
+    return out
+
+
 def write(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -68,14 +104,27 @@ def write(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
     return path
 
 
-def build(data: Path, out: Path, pairs: tuple[int, int, int] = (4000, 1000, 1000)) -> dict[str, Path]:
-    """Write the derived files under ``out``; returns their paths by name."""
+def build(data: Path, out: Path, pairs: tuple[int, int, int] = (4000, 1000, 1000),
+          pairs_from: str = "sentiment") -> dict[str, Path]:
+    """Write the derived files under ``out``; returns their paths by name. ``pairs_from``:
+    ``sentiment`` (book review) or ``documents`` (CLUECorpusSmall sentences)."""
     files = {}
     train = msra_multilabel(data / "datasets/msra_ner/dev.tsv")
     held = msra_multilabel(data / "datasets/msra_ner/test.tsv")
     half = len(held) // 2
     for split, rows in (("train", train), ("dev", held[:half]), ("test", held[half:])):
         files[f"msra_{split}"] = write(out / "msra_multilabel" / f"{split}.tsv", ["label", "text_a"], rows)
+    if pairs_from == "documents":
+        docs = documents(data / "corpora/CLUECorpusSmall_bert_sampled.txt")
+        cut = [0, len(docs) * 8 // 10, len(docs) * 9 // 10, len(docs)]
+        for k, split in enumerate(("train", "dev", "test")):
+            rows = document_pairs(docs[cut[k]:cut[k + 1]], pairs[k], seed=k + 1)
+            files[f"pairs_{split}"] = write(out / "document_pairs" / f"{split}.tsv",
+                                            ["label", "text_a", "text_b"], rows)
+        texts = [(t,) for d in docs[: cut[1]] for t in d]
+        files["simcse_train"] = write(out / "document_pairs" / "simcse.tsv", ["text_a"],
+                                      random.Random(4).sample(texts, min(pairs[0], len(texts))))
+        return files
     for (split, n), seed in zip(zip(("train", "dev", "test"), pairs, strict=True), (1, 2, 3), strict=True):
         rows = sentiment_pairs(data / f"datasets/book_review/{split}.tsv", n, seed)
         files[f"pairs_{split}"] = write(out / "review_pairs" / f"{split}.tsv",
@@ -90,8 +139,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--out", default=str(REPO / "runs" / "tower_data"))
+    p.add_argument("--pairs-from", choices=("sentiment", "documents"), default="sentiment")
     args = p.parse_args()
-    for name, path in build(Path(args.data), Path(args.out)).items():
+    for name, path in build(Path(args.data), Path(args.out), pairs_from=args.pairs_from).items():
         print(f"{name}: {path}")
 
 
