@@ -167,10 +167,26 @@ def test_simcse_loss_is_infonce():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_book_review_pairs():
+def _tower_data():
     spec = importlib.util.spec_from_file_location("tower_data", REPO / "bench" / "tower_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_document_pairs():
+    module = _tower_data()
+    docs = module.documents(data_file("corpora/CLUECorpusSmall_bert_sampled.txt"))
+    assert len(docs) > 100 and all(len(d) >= 2 for d in docs)
+    home = {s: i for i, d in enumerate(docs) for s in d}
+    pairs = module.document_pairs(docs, 40, seed=0)
+    assert [p[0] for p in pairs] == ["1", "0"] * 20
+    for label, a, b in pairs:
+        assert a != b and (home[a] == home[b]) == (label == "1")
+
+
+def test_book_review_pairs():
+    module = _tower_data()
     source = data_file("datasets/test_data/book_review/train.tsv")
     sentiment = {}
     for line in source.read_text(encoding="utf-8").split("\n")[1:]:
