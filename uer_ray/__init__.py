@@ -19,6 +19,7 @@ Public API::
     uer_ray.predict(uer_ray.PredictOptions(model="runs/ft", input="test.tsv", out="pred.tsv"))
     lm = uer_ray.load_model("runs/gpt/final")                  # an lm, bilm, mt or ae model
     print(uer_ray.generate(lm, ["今天"], uer_ray.GenerateOptions(beams=4))[0].text)
+    vectors = uer_ray.embed("runs/siamese", ["今天天气很好"], whiten=None)   # (1, H) numpy
 
 Each stage returns its result record (docs/contracts.md), also written to ``metrics.json``.
 """
@@ -28,6 +29,7 @@ from uer_ray.version import __version__
 __all__ = [
     "FinetuneOptions", "GenerateOptions", "PredictOptions", "PretrainOptions", "__version__", "build_model",
     "finetune", "generate", "load_model", "load_preset", "predict", "pretrain",
+    "embed", "Whitening",
 ]
 
 # name -> module that defines it; imported lazily so that `import uer_ray` (CLI start-up, Ray
@@ -43,6 +45,8 @@ _LAZY = {
     "PredictOptions": "uer_ray.train.predict",
     "generate": "uer_ray.generate",
     "GenerateOptions": "uer_ray.generate",
+    "embed": "uer_ray.vectors",
+    "Whitening": "uer_ray.vectors",
 }
 
 

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("uer_ray.cli.report", "HTML report of a search, runs or the zoo"),
     "quickstart": ("uer_ray.cli.quickstart", "the whole loop on bundled sample data"),
     "modules": ("uer_ray.cli.modules", "the registered modules, their files and declared facts"),
+    "embed": ("uer_ray.cli.embed", "sentence vectors of a text file (pooling, BERT-whitening)"),
 }
 
 

@@ -51,6 +51,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add(g, "--n-best", type=int, help="highest start and end logits per window that answers "
         "are formed from")
     add(g, "--max-answer-length", type=int, help="longest answer, in tokens")
+    g = p.add_argument_group("multi_label and siamese")
+    add(g, "--threshold", type=float, help="multi_label: predict a label when its probability "
+        "reaches this (default: the threshold that maximises micro F1 on dev)")
+    add(g, "--tower", choices=["shared", "separate"], help="siamese: one encoder for both texts, "
+        "or a copy of it for text_b")
+    add(g, "--siamese-objective", choices=["classify", "cosine", "simcse"],
+        help="siamese: softmax over [u, v, |u-v|]; cos(u, v) regressed on the label; or "
+        "unsupervised SimCSE on text_a (dev: scored pairs)")
+    add(g, "--temperature", type=float, help="siamese simcse: InfoNCE temperature")
     g = p.add_argument_group("optimisation")
     add(g, "--epochs", type=int)
     add(g, "--batch-size", type=int, help="rows per micro-batch, shared by all workers")

@@ -47,7 +47,9 @@ class Task:
     - ``units(examples, predictions, labels)`` and ``metric_from_units(units)``: per-example
       statistics whose resampling gives the dev/test metric, for the report's paired
       bootstrap (``units`` returning None: no paired test); ``exact_test``: the first unit
-      column is 1/0 correct, so McNemar's exact test applies too.
+      column is 1/0 correct, so McNemar's exact test applies too;
+    - ``default_pooling``: what ``--pooling auto`` means for it (None: the encoder's choice);
+      ``settle(best_dev)``: what training fixes for test and ``predict`` (a tuned threshold).
     """
 
     name: ClassVar[str] = ""
@@ -64,12 +66,19 @@ class Task:
     option_fields: ClassVar[tuple[str, ...]] = ()
     """``FinetuneOptions`` fields this task reads (``task.json`` records them under ``options``
     for ``configure``; other tasks refuse them): mrc's ``doc_stride``, ..."""
+    default_pooling: ClassVar[str | None] = None
+    """the pooling ``--pooling auto`` means for this task (None: what the encoder declares)"""
 
     def configure(self, options: dict) -> None:
         """Apply the task-specific settings ``task.json`` records (``TaskSettings.options``):
         ``metric``, the metric that picks the best epoch, and what a task adds."""
         if options.get("metric"):
             self.select_metric = options["metric"]
+
+    def settle(self, best_dev: dict) -> dict:
+        """After training, before test: what the best epoch's dev metrics fix (multi_label's
+        tuned threshold). The task applies it and returns the options ``task.json`` adds."""
+        return {}
 
     @classmethod
     def selectable_metrics(cls) -> tuple[str, ...]:

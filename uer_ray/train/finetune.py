@@ -97,6 +97,15 @@ class FinetuneOptions(StageOptions):
     """mrc: the highest start and end logits of a window that spans are formed from"""
     max_answer_length: int = 30
     """mrc: the longest answer span, in tokens"""
+    threshold: float | None = None
+    """multi_label: the decision threshold (None: the one that maximises micro F1 on dev)"""
+    tower: str = "shared"
+    """siamese: ``shared`` (one encoder reads both texts) or ``separate`` (text_b has a copy)"""
+    siamese_objective: str = "classify"
+    """siamese: ``classify`` (softmax over [u, v, |u-v|]), ``cosine`` (cos(u, v) regressed on a
+    score) or ``simcse`` (unsupervised: in-batch InfoNCE over two dropout views of text_a)"""
+    temperature: float = 0.05
+    """siamese --siamese-objective simcse: the InfoNCE temperature"""
 
     @property
     def dataset_name(self) -> str:
@@ -143,6 +152,7 @@ def check_options(o: FinetuneOptions) -> None:
         raise OptionsError(f"--freeze trains a head on a fixed encoder; {o.task} has no head "
                            "apart from the model's decoder, which trains with the encoder")
     _check_task_fields(o, task)
+    _check_tower_options(o)
     if not o.init and o.model is None:
         raise OptionsError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
     check_device(o.device)
@@ -164,6 +174,21 @@ def _check_task_fields(o: FinetuneOptions, task) -> None:
                 raise OptionsError(f"{flag} applies to task {name}, not {o.task}")
             if field_name in task.option_fields and isinstance(value, int) and value < 1:
                 raise OptionsError(f"{flag} must be >= 1, got {value}")
+def _check_tower_options(o: FinetuneOptions) -> None:
+    """The multi_label and siamese options apply to their task only, with values in range."""
+    if o.threshold is not None and (o.task != "multi_label" or not 0 < o.threshold < 1):
+        raise OptionsError(f"--threshold is a probability in (0, 1) for multi_label, got "
+                           f"{o.threshold} for {o.task}")
+    siamese = {"tower": ("shared", "separate"), "siamese_objective": ("classify", "cosine", "simcse")}
+    for name, choices in siamese.items():
+        value = getattr(o, name)
+        if value not in choices:
+            raise OptionsError(f"--{name.replace('_', '-')} {value!r} is not one of {', '.join(choices)}")
+        if value != choices[0] and o.task != "siamese":
+            raise OptionsError(f"--{name.replace('_', '-')} applies to the siamese task, not {o.task}")
+    if o.temperature <= 0 or (o.temperature != 0.05 and o.siamese_objective != "simcse"):
+        raise OptionsError(f"--temperature ({o.temperature}) is the positive InfoNCE temperature "
+                           "of --task siamese --siamese-objective simcse")
 
 
 # -- set-up -----------------------------------------------------------------------------------
@@ -289,7 +314,8 @@ def prepare(o: FinetuneOptions) -> Prepared:
         model.tokenizer = tokenizer  # a model from scratch (generation decodes with it)
     settings = TaskSettings(
         task=o.task, labels=labels.labels if labels is not None else None,
-        pooling=resolve_pooling(o.pooling, model), seq_length=o.seq_length, crf=o.crf,
+        pooling=resolve_pooling(task.default_pooling if o.pooling == "auto" and task.default_pooling
+                                else o.pooling, model), seq_length=o.seq_length, crf=o.crf,
         columns=list(task.text_columns), options=options)
     # the model first: a task may check it and read its vocabularies before encoding
     ft = build_finetune_model(model, task, settings)
@@ -317,6 +343,10 @@ def _task_options(o: FinetuneOptions) -> dict:
     if TASKS.get(o.task).generative:
         options.update(beams=o.beams, tgt_seq_length=o.tgt_seq_length)
     options.update({name: getattr(o, name) for name in TASKS.get(o.task).option_fields})
+    if o.threshold is not None:
+        options["threshold"] = o.threshold
+    if o.task == "siamese":
+        options.update(tower=o.tower, objective=o.siamese_objective, temperature=o.temperature)
     return options
 
 
@@ -373,6 +403,7 @@ def _train_and_test(o: FinetuneOptions, p: Prepared, wandb, on_epoch):
         fitted, device = train_on_ray(o, p, on_epoch=hooks)
     else:
         fitted, device = _train_here(o, p, on_epoch=hooks)
+    p.settings.options.update(p.task.settle(fitted["best_dev"]))  # e.g. a threshold tuned on dev
     if frozen_before is not None and _fingerprint(p.ft) != frozen_before:
         raise RuntimeError("--freeze: the encoder changed during training (a bug)")
     test = None
