@@ -272,3 +272,21 @@ def test_heads_without_hf_counterpart_are_refused(task_name, kw, why, tmp_path, 
     assert main(["convert", "--from", "ours", "--to", "hf", "--input", str(tmp_path / "ours"),
                  "--out", str(tmp_path / "hf"), "--drop-head"]) == 0
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+
+
+def test_zoo_import_records_the_head(tmp_path):
+    from uer_ray.zoo.card import render_card
+    from uer_ray.zoo.imports import import_entry
+    from uer_ray.zoo.store import Zoo
+
+    hf = _hf_model("BertForTokenClassification", tmp_path / "ner")
+    ref = import_entry("hf", tmp_path / "ner", zoo=str(tmp_path / "zoo"), name="hf-ner")[0]
+    zoo = Zoo(str(tmp_path / "zoo"))
+    entry = zoo.record(ref.name, ref.version)
+    assert entry["lineage"]["task"] == "tag" and entry["lineage"]["architecture"] == "BertForTokenClassification"
+    card = render_card(entry, zoo.lineage(f"{ref.name}@{ref.version}")[:-1])
+    assert "BertForTokenClassification head as task `tag`" in card
+    assert "pipeline_tag: token-classification" in card and "python run.py predict --model zoo:hf-ner" in card
+    ids, seg = _batch(3)
+    got = _our_logits(zoo.checkout(f"{ref.name}@{ref.version}"), ids, seg)
+    assert _diff(got, _hf_logits(hf, ids, seg), seg) <= TOL
