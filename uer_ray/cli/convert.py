@@ -4,7 +4,11 @@ Hugging Face BERT / GPT-2 folder or a UER-py checkpoint (``.bin`` + ``--config``
 
 With ``--from ours`` the input may be a ``zoo:NAME@TAG`` reference or a remote checkpoint URI.
 The output folder appears whole or not at all; it holds ``convert.json`` (what was mapped,
-initialised afresh and dropped). The command ends with a one-paragraph summary."""
+initialised afresh and dropped). The command ends with a one-paragraph summary.
+
+Fine-tuned Hugging Face heads (``BertForSequenceClassification``, ``BertForTokenClassification``,
+``BertForQuestionAnswering``) become fine-tuned uer_ray checkpoints and back (docs/interop.md,
+"Fine-tuned heads"); ``--task`` and ``--drop-head`` steer that."""
 
 from __future__ import annotations
 

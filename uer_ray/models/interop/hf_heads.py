@@ -179,9 +179,8 @@ def _labels(task: str, architecture: str, config: dict, rows: int, cfg_file: str
     if len(set(names)) != rows:
         raise InputError(f"id2label repeats a label name: {names}", cfg_file)
     label2id = config.get("label2id")
-    if isinstance(label2id, dict) and label2id and {k: int(v) for k, v in label2id.items()} != {
-            n: i for i, n in enumerate(names)}:
-        raise InputError("label2id disagrees with id2label", cfg_file)
+    if isinstance(label2id, dict) and label2id and label2id != {n: i for i, n in enumerate(names)}:
+        raise InputError(f"label2id {label2id} disagrees with id2label {by_id}", cfg_file)
     return names
 
 
