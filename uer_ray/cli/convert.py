@@ -4,7 +4,11 @@ Hugging Face BERT / GPT-2 folder or a UER-py checkpoint (``.bin`` + ``--config``
 
 With ``--from ours`` the input may be a ``zoo:NAME@TAG`` reference or a remote checkpoint URI.
 The output folder appears whole or not at all; it holds ``convert.json`` (what was mapped,
-initialised afresh and dropped). The command ends with a one-paragraph summary."""
+initialised afresh and dropped). The command ends with a one-paragraph summary.
+
+Fine-tuned Hugging Face heads (``BertForSequenceClassification``, ``BertForTokenClassification``,
+``BertForQuestionAnswering``) become fine-tuned uer_ray checkpoints and back (docs/interop.md,
+"Fine-tuned heads"); ``--task`` and ``--drop-head`` steer that."""
 
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     uer.add_argument("--tokenizer", choices=("wordpiece", "char", "space"), default="wordpiece",
                      help="how --vocab splits text (UER-py's bert tokenizer is wordpiece)")
     parser.add_argument("--zoo", help="zoo store for a zoo: --input (default $UER_RAY_ZOO)")
+    heads = parser.add_argument_group("fine-tuned heads (--from hf / --to hf; docs/interop.md)")
+    heads.add_argument("--task", help="the uer_ray task of an imported BertForSequenceClassification: "
+                       "classify (default), pair, dbqa, regress or multi_label")
+    heads.add_argument("--drop-head", action="store_true",
+                       help="import a task-head model's encoder alone / export a fine-tuned model's "
+                            "encoder with its pre-training heads instead of its task head")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             raise UerRayError(f"{args.out}: exists and is not an earlier convert output; "
                               "choose another --out or pass --overwrite")
     # Imported here so that `run.py --help` does not pay for torch.
+    if (args.task is not None or args.drop_head) and "hf" not in (args.source, args.target):
+        raise UerRayError("--task and --drop-head apply to Hugging Face conversion (--from hf / --to hf)")
     if args.source == "uer":
         from uer_ray.models.interop import import_uer
 
@@ -60,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
         return _export_uer(src, args.out)
     from uer_ray.models.interop import export_hf, import_hf
 
-    convert = import_hf if args.source == "hf" else export_hf
-    report = convert(src, args.out)
+    if args.source == "hf":
+        report = import_hf(src, args.out, task=args.task, drop_head=args.drop_head)
+    elif args.task is not None:
+        raise UerRayError("--task applies to --from hf (a fine-tuned checkpoint's task.json names its task)")
+    else:
+        report = export_hf(src, args.out, drop_head=args.drop_head)
     print(report.summary())
     return 0
 

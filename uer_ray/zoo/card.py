@@ -57,11 +57,16 @@ def front_matter(entry: dict, library: str = "uer_ray") -> dict:
         meta["base_model"] = parent
         if entry["kind"] == "fine-tuned":
             meta["base_model_relation"] = "finetune"
-    first = entry["results"][0]["task"] if entry["results"] else "pretrain"
+    first = entry["results"][0]["task"] if entry["results"] else _imported_task(entry) or "pretrain"
     meta["pipeline_tag"] = task_type(first, model.get("targets"))
     if entry["results"]:
         meta["model-index"] = model_index(entry)
     return meta
+
+
+def _imported_task(entry: dict) -> str | None:
+    """The task of a fine-tuned head an import brought along (a Hugging Face task-head class)."""
+    return (entry.get("lineage") or {}).get("task")
 
 
 def _data_names(entry: dict) -> list[str]:
@@ -172,7 +177,9 @@ def _stages(chain: list[dict]) -> list[str]:
         if cmd:
             lines += ["   ```bash", f"   {cmd}", "   ```"]
         elif (e.get("lineage") or {}).get("source"):
-            lines.append(f"   imported from `{e['lineage']['source']}` ({e['lineage'].get('format')})")
+            head = (f", {e['lineage'].get('architecture')} head as task `{e['lineage']['task']}`"
+                    if e["lineage"].get("task") else "")
+            lines.append(f"   imported from `{e['lineage']['source']}` ({e['lineage'].get('format')}{head})")
     return lines
 
 
@@ -196,7 +203,7 @@ def _num(v) -> str:
 
 def _usage(entry: dict, ref: str) -> list[str]:
     lines = ["```bash"]
-    if entry["kind"] == "fine-tuned":
+    if entry["kind"] == "fine-tuned" or _imported_task(entry):
         lines.append(f"python run.py predict --model zoo:{ref} --input test.tsv --out predictions.tsv")
     generates = _generates(entry)
     if generates == "continuation":

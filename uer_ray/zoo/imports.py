@@ -42,6 +42,8 @@ def _lineage(fmt: str, source: Path, report, base_model: str | None) -> dict:
            "architecture": report.architecture, "checkpoint": None, "stage": None}
     if base_model:
         out["base_model"] = base_model
+    if getattr(report, "task", None):  # a fine-tuned head came along (docs/interop.md)
+        out["task"] = report.task
     return out
 
 

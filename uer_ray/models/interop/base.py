@@ -236,6 +236,8 @@ class ConversionReport:
     dropped: list[list[str]] = field(default_factory=list)
     """[source key, why] of weights with no counterpart"""
     notes: list[str] = field(default_factory=list)
+    task: str | None = None
+    """the uer_ray task of a fine-tuned head carried across (``hf_heads.py``); None: none"""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

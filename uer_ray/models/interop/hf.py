@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from uer_ray.atomic import atomic_dir, write_json
 from uer_ray.config import ConfigError
-from uer_ray.errors import InputError, MismatchError, UerRayError
+from uer_ray.errors import InputError, MismatchError, OptionsError, UerRayError
 from uer_ray.models.builder import build_model
 from uer_ray.models.checkpoint import META, load_model, save_pretrained
 from uer_ray.models.interop.base import (
@@ -34,6 +34,14 @@ from uer_ray.models.interop.base import (
     families,
     family,
     family_names,
+)
+from uer_ray.models.interop.hf_heads import (
+    MARKER,
+    attach_head,
+    encoder_state,
+    export_head,
+    plan_import,
+    supported,
 )
 from uer_ray.models.interop.ours import (
     canonical_from_ours,
@@ -64,6 +72,8 @@ class HFCheckpoint:
     tensors: dict[str, torch.Tensor]
     heads: set[str]
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    """the dropped tensors themselves: a fine-tuned task head is among them (``hf_heads.py``)"""
 
 
 # --------------------------------------------------------------------------- reading
@@ -135,6 +145,7 @@ def read_hf_checkpoint(path: str | Path) -> HFCheckpoint:
     tensors: dict[str, torch.Tensor] = {}
     tied: dict[str, torch.Tensor] = {}
     dropped: list[tuple[str, str]] = []
+    extra: dict[str, torch.Tensor] = {}
     for key, value in read_hf_weights(path).items():
         if fam.hf_ignored.search(key):
             continue
@@ -142,6 +153,7 @@ def read_hf_checkpoint(path: str | Path) -> HFCheckpoint:
             tied[key] = value
         elif not fam.canonical_from_hf(key, value, tensors):
             dropped.append((key, "not part of the encoder or a pre-training head uer_ray has"))
+            extra[key] = value
     if "emb.word" not in tensors:
         raise InputError(f"no word-embedding weight found: not a {family_names()} checkpoint", str(path))
     for key, value in tied.items():
@@ -151,7 +163,7 @@ def read_hf_checkpoint(path: str | Path) -> HFCheckpoint:
                 "uer_ray ties the output projection to the word embedding and cannot import it"
             )
     arch = (config.get("architectures") or ["unknown"])[0]
-    return HFCheckpoint(fam.name, arch, config, tensors, fam.hf_heads(tensors, tied, config), dropped)
+    return HFCheckpoint(fam.name, arch, config, tensors, fam.hf_heads(tensors, tied, config), dropped, extra)
 
 
 # --------------------------------------------------------------------------- writing
@@ -232,10 +244,22 @@ def _loaded(src: Path, ckpt: HFCheckpoint, config: dict):
     return model, mapped, unused
 
 
-def import_hf(src: str | Path, out: str | Path) -> ConversionReport:
-    """Hugging Face folder ``src`` -> uer_ray checkpoint directory ``out`` (atomic)."""
+def import_hf(src: str | Path, out: str | Path, *, task: str | None = None,
+              drop_head: bool = False) -> ConversionReport:
+    """Hugging Face folder ``src`` -> uer_ray checkpoint directory ``out`` (atomic).
+
+    A ``BertForSequenceClassification`` / ``BertForTokenClassification`` /
+    ``BertForQuestionAnswering`` becomes a fine-tuned checkpoint (``hf_heads.py``; ``task``
+    picks among the tasks the class can be); another task-head class is refused unless
+    ``drop_head``, which imports the encoder alone as a pre-trained checkpoint."""
     src, out = Path(src), Path(out)
     ckpt = read_hf_checkpoint(src)
+    head = None
+    if not drop_head:
+        head = plan_import(ckpt.architecture, ckpt.config, ckpt.extra, ckpt.tensors, task,
+                           str(src / "config.json"))
+    elif task is not None:
+        raise OptionsError("--task names the task of an imported head; --drop-head drops it")
     fam = family(ckpt.family)
     spec = fam.spec_from_checkpoint(ckpt.config, ckpt.tensors)
     targets = fam.import_targets(ckpt.heads)
@@ -243,19 +267,36 @@ def import_hf(src: str | Path, out: str | Path) -> ConversionReport:
     model, mapped, unused = _loaded(src, ckpt, config)
     state = model.state_dict()
     dtypes = sorted({str(v.dtype).removeprefix("torch.") for v in ckpt.tensors.values()})
+    used = set(head.used) if head else set()
     report = ConversionReport(
         "hf->ours", ckpt.family, ckpt.architecture, str(src), str(out), mapped=len(mapped), total=len(state),
         fresh=sorted(set(state) - set(mapped)),
-        dropped=[[k, why] for k, why in ckpt.dropped]
+        dropped=[[k, why] for k, why in ckpt.dropped if k not in used]
         + [[k, f"the converted model has targets {targets} only"] for k in unused],
     )
+    ft = settings = None
+    if head is not None:
+        ft, settings = attach_head(model, head, report.notes)
+        report.task = head.task
+        report.mapped += len(head.state)
+        report.total += len(head.state)
+        report.notes += head.notes
+        if report.fresh:
+            report.notes.append("The fresh pre-training heads matter only to further pre-training.")
     if dtypes != ["float32"]:
         report.notes.append(f"Weights were {'/'.join(dtypes)} and are stored as float32.")
     meta = {"converted_from": {"format": "huggingface", "source": str(src.resolve()),
                                "architecture": ckpt.architecture, "hf_config": ckpt.config}}
     tok, tok_files = _hf_tokenizer(src, spec.vocab_size, report.notes)
+    if head is not None and tok is None:
+        report.notes.append("predict needs a tokenizer: add a tokenizer/ folder to the checkpoint.")
     with atomic_dir(out) as tmp:
-        save_pretrained(model, tmp, tokenizer=tok, meta=meta)  # replaces the (empty) tmp folder
+        if ft is not None:
+            from uer_ray.tasks.checkpoint import save_finetuned
+
+            save_finetuned(tmp, ft, tok, settings, meta=meta)  # replaces the (empty) tmp folder
+        else:
+            save_pretrained(model, tmp, tokenizer=tok, meta=meta)  # replaces the (empty) tmp folder
         _copy_files(src, tok_files, tmp / HF_TOKENIZER_DIR)
         write_json(tmp / REPORT, report.to_dict())
     return report
@@ -290,18 +331,35 @@ def _imported_config(src: Path, name: str) -> dict | None:
     return origin["hf_config"] if (origin.get("hf_config") or {}).get("model_type") == name else None
 
 
-def export_hf(src: str | Path, out: str | Path) -> ConversionReport:
+def export_hf(src: str | Path, out: str | Path, *, drop_head: bool = False) -> ConversionReport:
     """uer_ray checkpoint directory ``src`` -> Hugging Face folder ``out`` (atomic):
-    ``config.json`` + ``model.safetensors`` (+ tokenizer files) that ``from_pretrained`` loads."""
+    ``config.json`` + ``model.safetensors`` (+ tokenizer files) that ``from_pretrained`` loads.
+
+    A fine-tuned checkpoint (``task.json``) is written as the Hugging Face class of its task head
+    (``hf_heads.py``); ``drop_head`` writes the encoder with its pre-training heads instead."""
+    from uer_ray.tasks.checkpoint import TASK_FILE
+
     src, out = Path(src), Path(out)
     model = load_model(src)
-    spec, arch = spec_from_ours(model.config)
-    canonical = canonical_from_ours(model.state_dict())
+    finetuned = not drop_head and (src / TASK_FILE).is_file()
+    if finetuned:
+        arch, head, fields = export_head(src)
+        spec, _ = spec_from_ours(model.config, heads=False)
+        if spec.family != "bert":
+            raise MismatchError(f"{src}: fine-tuned heads are written for BERT only; {supported()}")
+        canonical = canonical_from_ours(encoder_state(model.state_dict()))
+    else:
+        spec, arch = spec_from_ours(model.config)
+        canonical = canonical_from_ours(model.state_dict())
     ckpt = HFCheckpoint(spec.family, arch, {}, canonical, set(model.config.targets))
     tensors = {k: v.detach().float().contiguous().clone() for k, v in hf_state_dict(ckpt).items()}
     config = hf_config_from_spec(spec, arch, _imported_config(src, spec.family), model.config.pad_id)
+    if finetuned:
+        tensors.update({k: v.detach().float().contiguous().clone() for k, v in head.items()})
+        config.pop("num_labels", None)
+        config.update(fields)
     report = ConversionReport("ours->hf", spec.family, arch, str(src), str(out), mapped=len(tensors),
-                              total=len(tensors))
+                              total=len(tensors), task=fields[MARKER]["task"] if finetuned else None)
     with atomic_dir(out) as tmp:
         write_json(tmp / "config.json", config)
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})

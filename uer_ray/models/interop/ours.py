@@ -215,14 +215,18 @@ def resolved_configs(config: ModelConfig):
     return emb, enc, tgt
 
 
-def spec_from_ours(config: ModelConfig) -> tuple[ArchSpec, str]:
+def spec_from_ours(config: ModelConfig, heads: bool = True) -> tuple[ArchSpec, str | None]:
     """(ArchSpec, Hugging Face architecture) of a uer_ray model, or a MismatchError naming every
-    way in which it is not a model of the family its encoder says it is."""
+    way in which it is not a model of the family its encoder says it is. ``heads=False``: the
+    embedding and encoder only (a fine-tuned model's task head is exported instead of its
+    pre-training targets); the architecture is then None."""
     encoders = list(dict.fromkeys(f.encoder for f in families()))
     if len(config.encoder_names) != 1 or config.encoder_names[0] not in encoders:
         raise MismatchError(f"encoder {config.encoder!r} has no Hugging Face {family_names()} equivalent "
                             f"(only a single {' or '.join(repr(e) for e in encoders)} encoder does)")
     emb, enc, tgt = resolved_configs(config)
+    if not heads:
+        tgt = {}
     # uer_ray's transformer encoders differ only in defaults: the layout, not the name, decides;
     # a model with a decoder is one of the encoder–decoder families, one without of the others
     seq2seq = config.decoder is not None
@@ -233,7 +237,7 @@ def spec_from_ours(config: ModelConfig) -> tuple[ArchSpec, str]:
     if problems:
         raise MismatchError("this model cannot be written as a Hugging Face "
                             f"{fam.name.upper()}: " + "; ".join(problems))
-    return fam.spec_from_ours(config, emb, enc), fam.architecture(list(config.targets))
+    return fam.spec_from_ours(config, emb, enc), fam.architecture(list(config.targets)) if heads else None
 
 
 def decoder_config(config: ModelConfig):
@@ -271,8 +275,8 @@ def head_problems(fam: Family, config: ModelConfig, enc, tgt: dict) -> list[str]
     heads in its own ``export_problems``)."""
     problems = []
     allowed = set(fam.targets)
-    if set(config.targets) - allowed:
-        problems.append(f"targets {sorted(set(config.targets) - allowed)} (exportable: {sorted(allowed)})")
+    if set(tgt) - allowed:  # the resolved targets: all of config.targets, or none for encoder-only
+        problems.append(f"targets {sorted(set(tgt) - allowed)} (exportable: {sorted(allowed)})")
     for name, c in tgt.items():
         if not getattr(c, "tie_weights", True) or getattr(c, "bias", False):
             problems.append(f"target {name}: output layer untied or with bias")
