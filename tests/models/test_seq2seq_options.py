@@ -111,7 +111,7 @@ def test_shared_embedding_is_one_tensor_and_options_drop_parameters():
     assert model.targets["t5"].decoder.output_weight is model.embedding.part("word").weight
 
 
-@pytest.mark.parametrize("name", ["t5-tiny", "bart-tiny", "pegasus-tiny"])
+@pytest.mark.parametrize("name", ["t5-tiny", "t5-v1_1-tiny", "bart-tiny", "pegasus-tiny"])
 def test_tiny_encoder_decoder_presets_train_a_step(name):
     from uer_ray.models import load_preset
 
@@ -125,3 +125,26 @@ def test_tiny_encoder_decoder_presets_train_a_step(name):
     out = model({"input_ids": ids, "segment_ids": seg, "tgt_ids": tgt})
     out.loss.backward()
     assert torch.isfinite(out.loss) and out.metrics[f"{next(iter(model.targets))}/count"] == 4 + 2
+
+
+def test_unscaled_attention_starts_like_scaled_attention():
+    """T5's attention has no 1/sqrt(d) score scale; its query weights start 1/sqrt(d) smaller
+    instead (as T5 initialises them), so the first scores are those of scaled attention."""
+    from uer_ray.layers.attention import CrossAttention, SelfAttention
+
+    for make in (lambda s: SelfAttention(32, 2, scale=s, head_size=16),
+                 lambda s: CrossAttention(32, 24, 2, scale=s, head_size=16)):
+        torch.manual_seed(0)
+        scaled = make(True)
+        torch.manual_seed(0)
+        unscaled = make(False)
+        q = {"qkv": slice(0, 32), "q": slice(None)}
+        for name, module in scaled.named_children():
+            mine = getattr(unscaled, name).weight
+            rows = q.get(name)
+            if rows is None:
+                assert torch.equal(mine, module.weight), name
+            else:
+                assert torch.allclose(mine[rows], module.weight[rows] / 4), name
+                if rows.stop is not None:  # keys and values of the fused projection: unchanged
+                    assert torch.equal(mine[rows.stop:], module.weight[rows.stop:]), name
