@@ -146,3 +146,15 @@ def test_embed_errors(tmp_path, checkpoint, capsys):
     assert not (tmp_path / "v.npy").exists()
     with pytest.raises(InputError, match="no texts to embed"):
         uer_ray.embed(checkpoint, [])
+
+
+def test_embed_cli_reads_a_task_tsv_by_its_text_a_column(tmp_path, checkpoint, capsys):
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("label\ttext_a\n" + "".join(f"{i % 2}\t{t}\n" for i, t in enumerate(TEXTS)), encoding="utf-8")
+    out = tmp_path / "v.npy"
+    assert main(["embed", "--model", str(checkpoint), "--input", str(tsv), "--out", str(out), "--quiet"]) == 0
+    assert "Embedded 6 lines" in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(out), uer_ray.embed(checkpoint, TEXTS), atol=1e-5)
+    tsv.write_text("label\ttext_a\n1\n", encoding="utf-8")
+    err = _one_line_error(capsys, ["embed", "--model", str(checkpoint), "--input", str(tsv), "--out", str(out)])
+    assert "dev.tsv:2: 1 columns where the header has 2" in err

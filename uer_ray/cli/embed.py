@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a checkpoint folder (pretrain --out, finetune "
                    "--out, convert --out), zoo:NAME[@VERSION|@ALIAS] or a URI")
     p.add_argument("--zoo", help="zoo for a zoo: --model (default UER_RAY_ZOO)")
-    p.add_argument("--input", required=True, help="a text file, one text per line")
+    p.add_argument("--input", required=True, help="a text file, one text per line, or a task's TSV "
+                   "(a header with text_a: that column)")
     p.add_argument("--out", required=True, help="the .npy file to write: (lines, dim) float32")
     p.add_argument("--pooling", choices=["mean", "cls", "first", "max", "last"],
                    help="how a vector is read off the hidden states (default: a fine-tuned "
@@ -42,6 +43,18 @@ def _texts(path: str) -> list[str]:
         raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path) from None
     if not any(line.strip() for line in lines):
         raise InputError("no texts: the file is empty (one text per line)", path)
+    header = lines[0].split("\t")
+    if "text_a" in header:  # a task's TSV (label, text_a, ...): its text_a column
+        column = header.index("text_a")
+        texts = []
+        for number, line in enumerate(lines[1:], start=2):
+            cells = line.split("\t")
+            if len(cells) != len(header):
+                raise InputError(f"{len(cells)} columns where the header has {len(header)}", path, number)
+            texts.append(cells[column])
+        if not texts:
+            raise InputError("no texts: the TSV has a header and no rows", path)
+        return texts
     return lines
 
 
