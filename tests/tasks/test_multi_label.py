@@ -173,4 +173,4 @@ def test_bad_input_is_one_line(capsys, tmp_path, tiny_configs, char_vocab):
     assert "--threshold is a probability in (0, 1)" in err
     err = _error(capsys, tmp_path, train, dev, tiny_configs, char_vocab, "--threshold", "0.5",
                  task="classify")
-    assert "for multi_label, got 0.5 for classify" in err
+    assert "--threshold applies to task multi_label, not classify" in err

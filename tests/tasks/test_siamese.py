@@ -90,9 +90,9 @@ def test_configure_and_units():
     task.configure({"metric": "pearson"})
     assert task.metric_from_units(units[None])[0] == pytest.approx(m["pearson"])
     with pytest.raises(OptionsError, match="cosine objective is scored by spearman or pearson"):
-        task.configure({"objective": "cosine", "metric": "accuracy"})
+        task.configure({"siamese_objective": "cosine", "metric": "accuracy"})
     with pytest.raises(OptionsError, match="use --tower shared"):
-        task.configure({"objective": "simcse", "tower": "separate"})
+        task.configure({"siamese_objective": "simcse", "tower": "separate"})
 
 
 def test_classify_shared_and_separate_towers(pair_files, tiny_configs, char_vocab, tmp_path):
@@ -102,7 +102,7 @@ def test_classify_shared_and_separate_towers(pair_files, tiny_configs, char_voca
     assert r["select_metric"] == "accuracy" and r["pooling"] == "mean"
     assert r["dev"]["accuracy"] >= 0.85, r["history"]
     settings = json.loads((out / "task.json").read_text(encoding="utf-8"))
-    assert settings["options"] == {"tower": "shared", "objective": "classify", "temperature": 0.05}
+    assert settings["options"] == {"tower": "shared", "siamese_objective": "classify", "temperature": 0.05}
     head = load_file(str(out / "head.safetensors"))
     assert set(head) == {"classifier.weight", "classifier.bias"}
     assert head["classifier.weight"].shape == (2, 3 * 32)  # [u, v, |u-v|]
@@ -152,12 +152,12 @@ def test_cosine_and_simcse(pair_files, tiny_configs, char_vocab, tmp_path):
     assert r["select_metric"] == "spearman" and r["examples"]["train"] == 120
     assert np.isfinite(r["history"][-1]["train/loss"]) and -1 <= r["dev"]["spearman"] <= 1
     settings = json.loads((out / "task.json").read_text(encoding="utf-8"))
-    assert settings["options"]["objective"] == "simcse" and settings["options"]["temperature"] == 0.1
+    assert settings["options"]["siamese_objective"] == "simcse" and settings["options"]["temperature"] == 0.1
 
 
 def test_simcse_loss_is_infonce():
     task = get_task("siamese")
-    task.configure({"objective": "simcse", "temperature": 0.5})
+    task.configure({"siamese_objective": "simcse", "temperature": 0.5})
     u = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     v = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
     loss = task.loss(None, torch.stack([u, v], 1), {})

@@ -92,6 +92,7 @@ class MultiLabelTask(SentenceTask):
     metric_choices = ("micro_f1", "macro_f1")
     card_task_type = "text-classification"
     exact_test = False
+    option_fields = ("threshold",)
 
     def __init__(self) -> None:
         self.threshold: float | None = None

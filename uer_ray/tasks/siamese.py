@@ -136,6 +136,7 @@ class SiameseTask(Task):
     metric_choices = ("accuracy", "spearman", "pearson")
     card_task_type = "sentence-similarity"
     default_pooling = "mean"
+    option_fields = ("tower", "siamese_objective", "temperature")
 
     def __init__(self) -> None:
         self.objective = "classify"
@@ -145,12 +146,15 @@ class SiameseTask(Task):
 
     def configure(self, options: dict) -> None:
         metric = options.get("metric")
-        self.objective = options.get("objective") or ("classify" if metric in (None, "accuracy") else "cosine")
+        self.objective = options.get("siamese_objective") or ("classify" if metric in (None, "accuracy") else "cosine")
         self.tower = options.get("tower", self.tower)
         self.temperature = float(options.get("temperature", self.temperature))
         if self.objective not in OBJECTIVES or self.tower not in TOWERS:
             raise OptionsError(f"siamese objective {self.objective!r} / tower {self.tower!r}: "
                                f"choose from {', '.join(OBJECTIVES)} / {', '.join(TOWERS)}")
+        if self.temperature <= 0 or (self.temperature != 0.05 and self.objective != "simcse"):
+            raise OptionsError(f"--temperature ({self.temperature}) is the positive InfoNCE "
+                               "temperature of --siamese-objective simcse")
         if self.objective == "simcse" and self.tower == "separate":
             raise OptionsError("--siamese-objective simcse encodes the same sentence twice with one "
                                "encoder: use --tower shared")

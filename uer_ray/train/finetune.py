@@ -152,7 +152,6 @@ def check_options(o: FinetuneOptions) -> None:
         raise OptionsError(f"--freeze trains a head on a fixed encoder; {o.task} has no head "
                            "apart from the model's decoder, which trains with the encoder")
     _check_task_fields(o, task)
-    _check_tower_options(o)
     if not o.init and o.model is None:
         raise OptionsError("give --init CKPT (a pre-trained model) or --model PRESET (from scratch)")
     check_device(o.device)
@@ -160,7 +159,8 @@ def check_options(o: FinetuneOptions) -> None:
 
 def _check_task_fields(o: FinetuneOptions, task) -> None:
     """Options that only some tasks read (``Task.option_fields``) are refused elsewhere when
-    set, and checked (>= 1) where they apply."""
+    set, and integers checked (>= 1) where they apply; the task's ``configure`` checks the rest
+    of their values."""
     from dataclasses import fields
 
     from uer_ray.tasks import TASKS
@@ -174,23 +174,6 @@ def _check_task_fields(o: FinetuneOptions, task) -> None:
                 raise OptionsError(f"{flag} applies to task {name}, not {o.task}")
             if field_name in task.option_fields and isinstance(value, int) and value < 1:
                 raise OptionsError(f"{flag} must be >= 1, got {value}")
-def _check_tower_options(o: FinetuneOptions) -> None:
-    """The multi_label and siamese options apply to their task only, with values in range."""
-    if o.threshold is not None and (o.task != "multi_label" or not 0 < o.threshold < 1):
-        raise OptionsError(f"--threshold is a probability in (0, 1) for multi_label, got "
-                           f"{o.threshold} for {o.task}")
-    siamese = {"tower": ("shared", "separate"), "siamese_objective": ("classify", "cosine", "simcse")}
-    for name, choices in siamese.items():
-        value = getattr(o, name)
-        if value not in choices:
-            raise OptionsError(f"--{name.replace('_', '-')} {value!r} is not one of {', '.join(choices)}")
-        if value != choices[0] and o.task != "siamese":
-            raise OptionsError(f"--{name.replace('_', '-')} applies to the siamese task, not {o.task}")
-    if o.temperature <= 0 or (o.temperature != 0.05 and o.siamese_objective != "simcse"):
-        raise OptionsError(f"--temperature ({o.temperature}) is the positive InfoNCE temperature "
-                           "of --task siamese --siamese-objective simcse")
-
-
 # -- set-up -----------------------------------------------------------------------------------
 @dataclass
 class Prepared:
@@ -343,10 +326,6 @@ def _task_options(o: FinetuneOptions) -> dict:
     if TASKS.get(o.task).generative:
         options.update(beams=o.beams, tgt_seq_length=o.tgt_seq_length)
     options.update({name: getattr(o, name) for name in TASKS.get(o.task).option_fields})
-    if o.threshold is not None:
-        options["threshold"] = o.threshold
-    if o.task == "siamese":
-        options.update(tower=o.tower, objective=o.siamese_objective, temperature=o.temperature)
     return options
 
 
