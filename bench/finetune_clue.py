@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seq-length", type=int, default=128)
     p.add_argument("--tasks", default="mrc,choice")
+    p.add_argument("--init", default=None, help="fine-tune this pre-trained bert-tiny checkpoint "
+                   "(a pretrain --out's final/) instead of random weights; the table goes to "
+                   "finetune_clue_pretrained.{txt,json}")
     return p.parse_args()
 
 
@@ -89,12 +92,14 @@ def choice_baselines(train: Path, heldout: Path) -> list[dict]:
 
 
 def finetune(task: str, train: Path, heldout: Path, out: Path, a: argparse.Namespace, vocab: Path) -> dict:
+    start_from = {"init": a.init} if a.init else {"model": "bert-tiny", "vocab": str(vocab)}
     options = uer_ray.FinetuneOptions(
         task=task, train=str(train), dev=str(heldout), test=str(heldout), out=str(out),
-        model="bert-tiny", vocab=str(vocab), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+        **start_from, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
         seq_length=a.seq_length, device="cpu", progress=False)
+    start_args = f"--init {a.init}" if a.init else f"--model bert-tiny --vocab {vocab}"
     print(f"$ python run.py finetune --task {task} --train {train} --dev {heldout} --test {heldout} "
-          f"--out {out} --model bert-tiny --vocab {vocab} --epochs {a.epochs} --batch-size "
+          f"--out {out} {start_args} --epochs {a.epochs} --batch-size "
           f"{a.batch_size} --lr {a.lr} --seq-length {a.seq_length} --device cpu", flush=True)
     start = time.perf_counter()
     record = uer_ray.finetune(options, on_epoch=lambda r: print(json.dumps(r), flush=True))
@@ -109,6 +114,7 @@ def main() -> None:
     data, out = Path(a.data), Path(a.out)
     vocab = data / "vocab" / "google_zh_vocab.txt"
     rows, lines = [], []
+    start = "pre-trained" if a.init else "random init"
     for task in a.tasks.split(","):
         name = {"mrc": "cmrc2018", "choice": "c3"}[task]
         train, heldout = split(data / "datasets" / name / "dev.json", out / "splits" / name)
@@ -117,24 +123,26 @@ def main() -> None:
         if task == "mrc":
             base = mrc_baseline(train, heldout)
             result["baselines"] = [base]
-            lines.append(f"cmrc2018 (mrc)  bert-tiny, random init   F1 {100 * t['f1']:5.1f}  EM {100 * t['em']:5.1f}"
+            lines.append(f"cmrc2018 (mrc)  bert-tiny, {start:<11} F1 {100 * t['f1']:5.1f}  EM {100 * t['em']:5.1f}"
                          f"  ({t['count']} held-out questions, {result['seconds_per_epoch']:.0f} s/epoch)")
             lines.append(f"                {base['name']:<24} F1 {100 * base['f1']:5.1f}  EM {100 * base['em']:5.1f}")
         else:
             result["baselines"] = choice_baselines(train, heldout)
-            lines.append(f"c3 (choice)     bert-tiny, random init   accuracy {100 * t['accuracy']:5.1f}"
+            lines.append(f"c3 (choice)     bert-tiny, {start:<11} accuracy {100 * t['accuracy']:5.1f}"
                          f"  ({t['count']} held-out questions, {result['seconds_per_epoch']:.0f} s/epoch)")
             for b in result["baselines"]:
                 lines.append(f"                {b['name']:<24} accuracy {100 * b['accuracy']:5.1f}")
         rows.append(result)
-    header = (f"bert-tiny from random init, Google Chinese WordPiece vocabulary, {a.epochs} epochs, "
+    origin = f"bert-tiny pre-trained ({a.init})" if a.init else "bert-tiny from random init"
+    header = (f"{origin}, Google Chinese WordPiece vocabulary, {a.epochs} epochs, "
               f"batch {a.batch_size}, lr {a.lr}, seq_length {a.seq_length}, CPU; each dev.json split "
               "by document (every 5th held out: it picks the best epoch and is scored)")
     text = "\n".join([header, *lines]) + "\n"
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "finetune_clue.txt").write_text(text, encoding="utf-8")
-    (RESULTS / "finetune_clue.json").write_text(json.dumps(
+    stem = "finetune_clue_pretrained" if a.init else "finetune_clue"
+    (RESULTS / f"{stem}.txt").write_text(text, encoding="utf-8")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(
         {"settings": vars(a), "runs": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
