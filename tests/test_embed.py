@@ -157,4 +157,4 @@ def test_embed_cli_reads_a_task_tsv_by_its_text_a_column(tmp_path, checkpoint, c
     np.testing.assert_allclose(np.load(out), uer_ray.embed(checkpoint, TEXTS), atol=1e-5)
     tsv.write_text("label\ttext_a\n1\n", encoding="utf-8")
     err = _one_line_error(capsys, ["embed", "--model", str(checkpoint), "--input", str(tsv), "--out", str(out)])
-    assert "dev.tsv:2: 1 columns where the header has 2" in err
+    assert "dev.tsv:2: expected 2 tab-separated columns (label, text_a), found 1" in err

@@ -28,3 +28,15 @@ def run_cli(*argv) -> int:
     return main([str(a) for a in argv])
 
 
+
+
+def tiny_finetune_error(capsys, out: Path, task: str, train, dev, tiny_configs, vocab, *extra) -> str:
+    """The one-line error of a ``finetune`` of the tiny transformer (character vocabulary) that
+    must refuse its input: exit code 2 and no output folder."""
+    rc = run_cli("finetune", "--task", task, "--train", train, "--dev", dev, "--out", out,
+                 "--model", tiny_configs["transformer"], "--vocab", vocab, "--tokenizer", "char",
+                 "--epochs", "1", "--quiet", *extra)
+    assert rc == 2 and not Path(out).exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err

@@ -9,7 +9,7 @@ import random
 
 import numpy as np
 import pytest
-from task_helpers import run_cli, write_tsv
+from task_helpers import run_cli, tiny_finetune_error, write_tsv
 from uer_testing import REPO, data_file
 
 from uer_ray.errors import InputError
@@ -149,13 +149,7 @@ def test_msra_derived_set(tmp_path, tiny_configs, char_vocab):
 
 
 def _error(capsys, tmp_path, train, dev, tiny_configs, char_vocab, *extra, task="multi_label"):
-    rc = run_cli("finetune", "--task", task, "--train", train, "--dev", dev, "--out",
-                 tmp_path / "out", "--model", tiny_configs["transformer"], "--vocab", char_vocab,
-                 "--tokenizer", "char", "--epochs", "1", "--quiet", *extra)
-    assert rc == 2 and not (tmp_path / "out").exists()
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    return err
+    return tiny_finetune_error(capsys, tmp_path / "out", task, train, dev, tiny_configs, char_vocab, *extra)
 
 
 def test_bad_input_is_one_line(capsys, tmp_path, tiny_configs, char_vocab):

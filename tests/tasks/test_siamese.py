@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from task_helpers import run_cli, write_tsv
+from task_helpers import run_cli, tiny_finetune_error, write_tsv
 from uer_testing import REPO, data_file
 
 from uer_ray.errors import OptionsError
@@ -202,13 +202,7 @@ def test_book_review_pairs():
 
 
 def _error(capsys, tmp_path, train, dev, tiny_configs, char_vocab, *extra):
-    rc = run_cli("finetune", "--task", "siamese", "--train", train, "--dev", dev, "--out",
-                 tmp_path / "out", "--model", tiny_configs["transformer"], "--vocab", char_vocab,
-                 "--tokenizer", "char", "--epochs", "1", "--quiet", *extra)
-    assert rc == 2 and not (tmp_path / "out").exists()
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    return err
+    return tiny_finetune_error(capsys, tmp_path / "out", "siamese", train, dev, tiny_configs, char_vocab, *extra)
 
 
 def test_bad_input_is_one_line(capsys, pair_files, tiny_configs, char_vocab, tmp_path):

@@ -43,18 +43,10 @@ def _texts(path: str) -> list[str]:
         raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path) from None
     if not any(line.strip() for line in lines):
         raise InputError("no texts: the file is empty (one text per line)", path)
-    header = lines[0].split("\t")
-    if "text_a" in header:  # a task's TSV (label, text_a, ...): its text_a column
-        column = header.index("text_a")
-        texts = []
-        for number, line in enumerate(lines[1:], start=2):
-            cells = line.split("\t")
-            if len(cells) != len(header):
-                raise InputError(f"{len(cells)} columns where the header has {len(header)}", path, number)
-            texts.append(cells[column])
-        if not texts:
-            raise InputError("no texts: the TSV has a header and no rows", path)
-        return texts
+    if "text_a" in lines[0].split("\t"):  # a task's TSV (label, text_a, ...): its text_a column
+        from uer_ray.tasks.readers import read_tsv
+
+        return [row.cells["text_a"] for row in read_tsv(path, ("text_a",))]
     return lines
 
 

@@ -40,6 +40,8 @@ from uer_ray.tasks.metrics import classification_metrics, regression_metrics
 from uer_ray.tasks.readers import LabelMap, Row, read_tsv
 
 OBJECTIVES = ("classify", "cosine", "simcse")
+TEMPERATURE = 0.05
+"""SimCSE's InfoNCE temperature by default (Gao et al. 2021)"""
 TOWERS = ("shared", "separate")
 
 
@@ -141,7 +143,7 @@ class SiameseTask(Task):
     def __init__(self) -> None:
         self.objective = "classify"
         self.tower = "shared"
-        self.temperature = 0.05
+        self.temperature = TEMPERATURE
         self.exact_test = True
 
     def configure(self, options: dict) -> None:
@@ -152,7 +154,7 @@ class SiameseTask(Task):
         if self.objective not in OBJECTIVES or self.tower not in TOWERS:
             raise OptionsError(f"siamese objective {self.objective!r} / tower {self.tower!r}: "
                                f"choose from {', '.join(OBJECTIVES)} / {', '.join(TOWERS)}")
-        if self.temperature <= 0 or (self.temperature != 0.05 and self.objective != "simcse"):
+        if self.temperature <= 0 or (self.temperature != TEMPERATURE and self.objective != "simcse"):
             raise OptionsError(f"--temperature ({self.temperature}) is the positive InfoNCE "
                                "temperature of --siamese-objective simcse")
         if self.objective == "simcse" and self.tower == "separate":

@@ -104,7 +104,7 @@ class FinetuneOptions(StageOptions):
     siamese_objective: str = "classify"
     """siamese: ``classify`` (softmax over [u, v, |u-v|]), ``cosine`` (cos(u, v) regressed on a
     score) or ``simcse`` (unsupervised: in-batch InfoNCE over two dropout views of text_a)"""
-    temperature: float = 0.05
+    temperature: float = 0.05  # uer_ray.tasks.siamese.TEMPERATURE (no task import at start-up)
     """siamese --siamese-objective simcse: the InfoNCE temperature"""
 
     @property
