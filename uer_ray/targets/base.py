@@ -121,11 +121,16 @@ def require(batch: dict, key: str, target: str) -> torch.Tensor:
 
 
 def prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> TargetOutput:
-    """Mean cross-entropy and accuracy of logits (N,C) against labels (N,); N may be 0."""
+    """Mean cross-entropy and accuracy of logits (N,C) against labels (N,); N may be 0.
+
+    A prediction is correct when the label's logit is the largest (a tie with another class
+    counts as correct). That test is a max and a gather: ``argmax`` over a 21k vocabulary is
+    about ten times slower on the CPU and took 9% of a bert-tiny pre-training step."""
     n = labels.shape[0]
     loss = F.cross_entropy(logits.float(), labels, reduction="sum") / max(n, 1)
     with torch.no_grad():
-        correct = (logits.argmax(-1) == labels).sum().float()
+        best = logits.amax(-1) if n else logits.new_zeros(0)
+        correct = (logits.gather(-1, labels[:, None]).squeeze(-1) >= best).sum().float()
         metrics = {"loss": loss.detach(), "accuracy": correct / max(n, 1),
                    "count": torch.tensor(float(n))}
     return TargetOutput(loss, metrics)
