@@ -11,6 +11,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite embeds its own Ray cluster: it never joins one a developer left running with
+# `ray start` (the tests of attaching set this themselves).
+os.environ.setdefault("UER_RAY_ATTACH", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,11 @@
-"""Connecting to Ray: an embedded local cluster by default, or an existing one.
+"""Connecting to Ray: an existing cluster when there is one, else an embedded local cluster.
+
+Where the cluster comes from, in order: ``--address`` (or ``address=``), ``RAY_ADDRESS``, a
+cluster started on this machine with ``ray start`` (the one ``ray.init()`` would join), and
+otherwise a cluster embedded in this process that ends with it. Joining a running cluster
+skips Ray's start-up, and its idle worker processes are reused: ``ray start --head
+--num-cpus 4 --include-dashboard=false`` once, and every command after it attaches (docs/cluster.md,
+"Start-up"). ``--address local`` (or ``UER_RAY_ATTACH=0``) always embeds a fresh cluster.
 
 On a small machine Ray Train workers and Ray Data read tasks starve each other (two 1-CPU workers
 on a 2-CPU box leave nothing for reads and the run hangs). The embedded cluster therefore
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from uer_ray.errors import UerRayError
 
@@ -31,7 +39,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = address or os.environ.get("RAY_ADDRESS")
+    address = address or os.environ.get("RAY_ADDRESS") or running_local_cluster()
+    if address == "local":
+        address = None
     kwargs: dict = {"logging_level": logging.WARNING if quiet else logging.INFO}
     try:
         _init(ray, address, num_cpus, kwargs)
@@ -43,6 +53,49 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
         raise RayStartError(address, e) from e
     quiet_data_progress()
     return True
+
+
+ATTACH_ENV = "UER_RAY_ATTACH"
+
+
+def running_local_cluster() -> str | None:
+    """The address of the cluster the last ``ray start`` on this machine started, while its
+    GCS is still running (Ray's own lookup: the ``ray_current_cluster`` file under Ray's temp
+    folder); None when there is none or ``UER_RAY_ATTACH=0``."""
+    if os.environ.get(ATTACH_ENV, "1").strip().lower() in ("0", "no", "false", "never"):
+        return None
+    from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+    try:
+        address = find_bootstrap_address(None)
+    except OSError:
+        return None
+    if not address or address not in find_gcs_addresses():
+        return None  # a file left by a cluster that is gone: start an embedded one instead
+    _token_auth_for_local_head()
+    print(f"Attaching to the Ray cluster at {address} (started with `ray start` on this machine; "
+          "--address local starts a private one instead).", file=sys.stderr, flush=True)
+    return address
+
+
+def _token_auth_for_local_head() -> None:
+    """``ray start`` turns token authentication on and keeps the token in ~/.ray; a driver sends
+    it only in token mode, which Ray reads into its cached config at import. Ray's own helper
+    switches the mode and refreshes that cache when a token exists and ``RAY_AUTH_MODE`` is
+    unset (an explicit mode is left alone)."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication import authentication_token_setup as setup
+    except ImportError:  # a Ray without token authentication
+        return
+    logger = logging.getLogger(setup.__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its notice that token auth is on is not news here
+    try:
+        setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        logger.setLevel(level)
 
 
 class RayStartError(UerRayError):
@@ -88,6 +141,9 @@ def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
             logging.ERROR
         )
         ray.init(
+            # "local": a new cluster even when `ray start` left one running (Ray would otherwise
+            # join that one and refuse num_cpus)
+            address="local",
             num_cpus=num_cpus or local_num_cpus(),
             include_dashboard=False,
             log_to_driver=True,

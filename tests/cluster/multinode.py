@@ -134,11 +134,14 @@ class LocalCluster:
         )
         return [f"--{n}={free_port()}" for n in names]
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Node:
-        temp = self.root / name
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], own_temp: bool = True) -> Node:
+        # without a --temp-dir of its own a node uses $RAY_TMPDIR/ray, as `ray start` does for
+        # a user, and records its address there for drivers to find
+        temp = self.root / name if own_temp else self.root / "ray"
         temp.mkdir(parents=True, exist_ok=True)
         log = self.root / f"{name}.log"
-        cmd = [str(BIN / "ray"), "start", "--block", f"--temp-dir={temp}", *args]
+        temp_flag = [f"--temp-dir={temp}"] if own_temp else []
+        cmd = [str(BIN / "ray"), "start", "--block", *temp_flag, *args]
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -150,9 +153,12 @@ class LocalCluster:
     # ---- starting nodes ------------------------------------------------------------------
 
     def start_head(
-        self, *, num_cpus: int = 0, autoscaling_config: Path | None = None, timeout: float = 90
+        self, *, num_cpus: int = 0, autoscaling_config: Path | None = None, timeout: float = 90,
+        own_temp: bool = True,
     ) -> Node:
-        """Start the head and wait until its dashboard answers."""
+        """Start the head and wait until its dashboard answers. ``own_temp=False``: in
+        ``$RAY_TMPDIR/ray`` like a user's ``ray start``, where drivers look for a running
+        cluster."""
         args = [
             "--head",
             f"--node-ip-address={LOOPBACK}",
@@ -176,7 +182,7 @@ class LocalCluster:
                 AUTOSCALER_UPDATE_INTERVAL_S="1",
                 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
             )
-        self.head = self._spawn("head", [*args, "--node-name=head"], env)
+        self.head = self._spawn("head", [*args, "--node-name=head"], env, own_temp=own_temp)
         self.wait_until(lambda: "head" in self.node_names(), timeout, "the head to start")
         return self.head
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SAMPLE_CORPUS
 from multinode import REPO, LocalCluster
 from processes import group_members
 from s3_server import s3_server  # noqa: F401  (the session-scoped fixture)
@@ -99,6 +100,55 @@ def test_harness_starts_and_stops_only_its_own_processes(stopwatch):
         forced = c.stop()
         stopwatch.lap("stop")
         assert c.leftovers() == [], f"left behind: {c.leftovers()} (forced: {forced})"
+
+
+ATTACHED = "Attaching to the Ray cluster at"
+PRINT_ADDRESS = ("import ray; from uer_ray.cluster import ensure_ray; import sys; "
+                 "ensure_ray(sys.argv[1] if len(sys.argv) > 1 else None); "
+                 "print('GCS', ray.get_runtime_context().gcs_address)")
+
+
+def test_commands_attach_to_a_running_ray_start_cluster(tmp_path, stopwatch):
+    """A cluster left running by `ray start` on this machine is joined without being named
+    (Ray's own lookup, token authentication from the user's token), a real command works on
+    it, and `--address local` / UER_RAY_ATTACH=0 still embed a private cluster."""
+    with LocalCluster(name="attach") as c:
+        c.start_head(num_cpus=4, own_temp=False)
+        # `ray start --block` records the address for drivers after the node is up
+        current = c.root / "ray" / "ray_current_cluster"
+        c.wait_until(current.exists, 30, "the head to record its address")
+        stopwatch.lap("start head")
+        env = c.env()
+        for key in ("RAY_AUTH_MODE", "UER_RAY_ATTACH"):  # as in a user's shell
+            env.pop(key, None)
+
+        def driver(*argv: str, **extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, *argv], cwd=REPO, env={**env, **extra},
+                                  capture_output=True, text=True, timeout=300)
+
+        joined = driver("-c", PRINT_ADDRESS)
+        assert joined.returncode == 0, joined.stderr[-3000:]
+        assert f"GCS {c.address}" in joined.stdout
+        assert f"{ATTACHED} {c.address}" in joined.stderr
+        stopwatch.lap("attach")
+
+        shards, vocab = tmp_path / "shards", tmp_path / "vocab.txt"
+        made = driver("run.py", "vocab", "--corpus", str(SAMPLE_CORPUS), "--tokenizer", "char",
+                      "--size", "3000", "--out", str(vocab))
+        assert made.returncode == 0, made.stderr[-3000:]
+        pre = driver("run.py", "preprocess", "--corpus", str(SAMPLE_CORPUS), "--processor", "mlm",
+                     "--tokenizer", "char", "--vocab", str(vocab), "--seq-length", "64",
+                     "--no-progress", "--out", str(shards))
+        assert pre.returncode == 0, pre.stderr[-3000:]
+        assert ATTACHED in pre.stderr and (shards / "manifest.json").exists()
+        stopwatch.lap("preprocess on the attached cluster")
+
+        for private in (driver("-c", PRINT_ADDRESS, "local"),
+                        driver("-c", PRINT_ADDRESS, UER_RAY_ATTACH="0")):
+            assert private.returncode == 0, private.stderr[-3000:]
+            assert ATTACHED not in private.stderr
+            assert "GCS " in private.stdout and f"GCS {c.address}" not in private.stdout
+        stopwatch.lap("two embedded clusters beside it")
 
 
 def s3_keys(server, bucket: str, prefix: str) -> list[str]:
