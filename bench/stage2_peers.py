@@ -23,13 +23,14 @@ import functools
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from uer_py import find_uer_py, run_uer  # noqa: E402
 
 import uer_ray  # noqa: E402
 from uer_ray.data import ProcessorConfig, preprocess  # noqa: E402
@@ -97,11 +98,7 @@ def ours_finetune(args, out: Path, vocab: Path, init: str | None, lr: float, cor
 
 
 def uer(args, script: str, *flags: str, log: Path) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    with open(log, "w", encoding="utf-8") as f:
-        subprocess.run([sys.executable, script, *flags], cwd=args.uer_py, env=env, stdout=f,
-                       stderr=subprocess.STDOUT, check=True)
-    return log.read_text(encoding="utf-8")
+    return run_uer(args.uer_py, script, *flags, log=log, threads=args.threads)
 
 
 def uer_pretrain(args, out: Path, vocab: Path) -> dict:
@@ -140,7 +137,7 @@ def uer_finetune(args, out: Path, vocab: Path, init: str | None, lr: float) -> d
 
 def main() -> None:
     args = parse_args()
-    args.uer_py = args.uer_py or os.environ.get("UER_PY")
+    args.uer_py = find_uer_py(args.uer_py)
     import torch
 
     torch.set_num_threads(args.threads)
