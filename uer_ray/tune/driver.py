@@ -92,7 +92,8 @@ def search(options: SearchOptions) -> dict:
     from uer_ray.tune.stage2 import registry
 
     # The stage-2 registry belongs to the driver: made by a trial, it would die with that trial.
-    keep = registry(state["search_id"])  # held for the whole search
+    # A space without stage 2 needs none (an actor is a process: a second of start-up here).
+    keep = registry(state["search_id"]) if space.stage2 is not None else None
     try:
         grid = _run(ctx, o, out, space)
         board = results.leaderboard(grid, space)
@@ -122,6 +123,8 @@ def _stop(actor) -> None:
     tears it down (a stack trace after a search that succeeded)."""
     import ray
 
+    if actor is None:
+        return
     try:
         ray.kill(actor)
     except Exception:  # noqa: BLE001  (Ray already gone: nothing to stop)
