@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +52,15 @@ def timed_lines(cmd: list[str], *, cwd: Path, env: dict, log: Path) -> tuple[flo
         buf = b""
         assert proc.stdout is not None
         while True:
-            chunk = proc.stdout.read1(65536)
+            try:
+                chunk = proc.stdout.read1(65536)
+            except KeyboardInterrupt:  # Ctrl-C: the command stops too, as it would in a shell
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                raise
             if not chunk:
                 break
             now = time.perf_counter() - start
@@ -117,4 +126,6 @@ class LocalCluster:
                 time.sleep(0.2)
                 pids = self.processes.marked_processes(str(self.tmp))
             if not pids:
-                return
+                break
+        if not self.processes.marked_processes(str(self.tmp)):
+            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -12,6 +12,28 @@ def test_cli_help_and_unknown_command():
     assert "unknown command 'pretrian'" in bad.stderr
 
 
+SHORT = """
+import contextlib, io, runpy, sys
+sys.argv = ["run.py", *sys.argv[1:]]
+with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), \\
+        contextlib.redirect_stderr(io.StringIO()):
+    runpy.run_path("run.py", run_name="__main__")
+print(sorted(m for m in ("torch", "ray") if m in sys.modules))
+"""
+
+
+def test_short_commands_load_neither_torch_nor_ray():
+    """`--help` and a misspelt option are answered before torch or Ray is imported (each costs
+    a second or more), for every command."""
+    from uer_ray.cli import COMMANDS
+
+    for name in COMMANDS:
+        for argv in ([name, "--help"], [name, "--no-such-option"]):
+            out = subprocess.run([sys.executable, "-c", SHORT, *argv], cwd=REPO,
+                                 capture_output=True, text=True)
+            assert out.stdout.strip() == "[]", (argv, out.stdout, out.stderr[-2000:])
+
+
 def test_sigterm_unwinds_like_ctrl_c(monkeypatch, capsys):
     """A terminated command runs its cleanup (finally blocks, Ray shutdown) and exits 130."""
     import os

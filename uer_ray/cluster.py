@@ -4,7 +4,7 @@ Where the cluster comes from, in order: ``--address`` (or ``address=``), ``RAY_A
 cluster started on this machine with ``ray start`` (the one ``ray.init()`` would join), and
 otherwise a cluster embedded in this process that ends with it. Joining a running cluster
 skips Ray's start-up, and its idle worker processes are reused: ``ray start --head
---num-cpus 4 --include-dashboard=false`` once, and every command after it attaches (docs/cluster.md,
+--num-cpus 4 --include-dashboard=false`` once, and every command after it attaches (docs/cluster.md §9,
 "Start-up"). ``--address local`` (or ``UER_RAY_ATTACH=0``) always embeds a fresh cluster.
 
 On a small machine Ray Train workers and Ray Data read tasks starve each other (two 1-CPU workers
@@ -56,6 +56,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
 
 
 ATTACH_ENV = "UER_RAY_ATTACH"
+ADDRESS_HELP = ("Ray cluster to attach to (default: RAY_ADDRESS, else a cluster `ray start` left "
+                "running on this machine, else an embedded one; 'local': always embedded)")
 
 
 def running_local_cluster() -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from uer_ray.cli.options import OptionFlags, options_from
+from uer_ray.cluster import ADDRESS_HELP
 from uer_ray.train.finetune import POOLING_CHOICES, FinetuneOptions
 
 
@@ -80,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add(g, "--no-bf16", dest="bf16", action="store_false", help="float32 on GPU too")
     add(g, "--workers", type=int, help="Ray Train workers, DDP (0: in this process)")
     add(g, "--cpus-per-worker", type=float, help="CPUs reserved per Ray worker (default: auto)")
-    add(g, "--address", help="Ray cluster to attach to (default: an embedded one)")
+    add(g, "--address", help=ADDRESS_HELP)
     add(g, "--quiet", dest="progress", action="store_false", help="no progress bars")
     g = p.add_argument_group("model zoo")
     add(g, "--publish", nargs="?", const="", metavar="NAME",

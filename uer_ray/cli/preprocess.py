@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from uer_ray.cluster import ADDRESS_HELP
+
 CASES = {"auto": None, "lower": True, "keep": False}
 
 
@@ -54,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--max-line-chars", type=int, default=200_000, help="longer lines are skipped")
     r.add_argument("--chunk-mb", type=float, help="corpus MB per task/shard (default: 1/8 of it, 1-32)")
     r.add_argument("--workers", type=int, help="tasks at once (default: cores here, or cluster CPUs)")
-    r.add_argument("--address", help="Ray cluster to attach to (default: embedded local cluster)")
+    r.add_argument("--address", help=ADDRESS_HELP)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from uer_ray.cli.options import OptionFlags, given, options_from
+from uer_ray.cluster import ADDRESS_HELP
 from uer_ray.errors import UerRayError
 
 
@@ -85,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add(g, "--cpus-per-worker", type=float, help="CPUs reserved per worker (default: auto)")
     add(g, "--gpu", action="store_true", help="one GPU per worker, nccl, bf16 autocast")
     add(g, "--no-bf16", dest="bf16", action="store_false", help="fp32 on GPU")
-    add(g, "--address", help="attach to this Ray cluster (default: RAY_ADDRESS or local)")
+    add(g, "--address", help=ADDRESS_HELP)
     add(g, "--storage", help="Ray Train checkpoint storage: a folder every node sees or a URI such "
         "as s3://bucket/runs/NAME (default: OUT/ray); the run's checkpoints go to STORAGE/pretrain/")
     add(g, "--max-failures", type=int,

@@ -24,6 +24,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from uer_ray.atomic import write_json
+from uer_ray.cluster import ADDRESS_HELP
 
 # (full, --quick) sizes
 SIZES = {
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/quickstart", help="work folder (default runs/quickstart)")
     p.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
     p.add_argument("--zoo", help="the zoo to publish the winner into (default OUT/zoo)")
-    p.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
+    p.add_argument("--address", help=ADDRESS_HELP)
 
 
 def sample_dir() -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from uer_ray.cluster import ADDRESS_HELP
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", required=True, help="search space YAML (search_spaces/*.yaml)")
@@ -24,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoo", help="the zoo to publish into (default UER_RAY_ZOO or ~/.cache/uer_ray/zoo)")
     p.add_argument("--seed", type=int, help="the same seed proposes the same configurations")
     p.add_argument("--resume", action="store_true", help="continue the search in --out")
-    p.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
+    p.add_argument("--address", help=ADDRESS_HELP)
     p.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
     p.add_argument("--wandb-project", default="uer_ray")
     p.add_argument("--quiet", dest="progress", action="store_false")

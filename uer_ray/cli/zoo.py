@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from uer_ray.cluster import ADDRESS_HELP
 from uer_ray.zoo import report as R
 from uer_ray.zoo.refs import ZooError, parse_ref
 from uer_ray.zoo.store import Zoo
@@ -80,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     q.add_argument("--force", action="store_true", help="train and publish again runs the zoo already has")
     q.add_argument("--only", nargs="+", default=[], metavar="NAME", help="only these runs (entry names)")
     q.add_argument("--max-concurrent", type=int, help="runs at once (default: one per two logical CPUs)")
-    q.add_argument("--address", help="Ray cluster to attach to (default: an embedded one)")
+    q.add_argument("--address", help=ADDRESS_HELP)
     q.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: `pretrain --help` must not load it
+    import torch
 
 MODEL_DIR = "model"
 STATE_FILE = "trainer_state.pt"
@@ -63,6 +64,8 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 
 def reseed(seed: int, rank: int, step: int) -> None:
     """Seed torch and Python for one step (dropout etc.); see ``step_seed``."""
+    import torch
+
     s = step_seed(seed, rank, step)
     torch.manual_seed(s)
     random.seed(s)
@@ -78,6 +81,8 @@ def save_state(
     extra: dict | None = None,
 ) -> Path:
     """Write ``trainer_state.pt`` into ``directory`` (the model goes to ``directory/model``)."""
+    import torch
+
     path = Path(directory) / STATE_FILE
     torch.save(
         {
@@ -95,6 +100,8 @@ def save_state(
 
 def load_state(directory: str | Path) -> dict:
     """Read ``trainer_state.pt`` safely (``weights_only=True``: no arbitrary unpickling)."""
+    import torch
+
     path = Path(directory) / STATE_FILE
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != FORMAT:
