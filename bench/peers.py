@@ -18,8 +18,9 @@ this machine's speed drifts by 10-20 % over minutes.
   clipping (UER-py has none: uer_ray runs with ``--clip 0``). Steady s/step is read from the
   timestamps both tools write every 10 steps, from step 20 to the last; end-to-end is the wall
   time of the whole command. uer_ray runs twice: ``cold`` starts its own embedded Ray cluster
-  (``--address local``), ``warm`` attaches to a ``ray start`` cluster the bench started once
-  (its start-up is reported on its own line, not charged to any run).
+  (``--address local``), ``warm`` attaches to a ``ray start`` cluster the bench starts just
+  before that run and stops after it (its start-up is reported on its own line, not charged to
+  the run; no cluster idles beside the other runs).
 - finetune: book_review (``--ft-train-rows`` of train.tsv, all 8,000 dev rows), bert-tiny from
   random weights with the same vocabulary, batch 32, seq 128, lr ``--ft-lr``, warm-up 0.1,
   ``--ft-epochs`` epochs, seed 7. s/epoch is the time between the end of the first epoch's dev
@@ -274,8 +275,9 @@ def summarise(rows: list[dict], args, cluster_start: float | None) -> str:
                 out.append(f"{model:10} {tool:15} {s:7.3f} {1 / s:8.2f} {base_step / s:8.2f}x "
                            f"{w:13.1f} {base_wall / w:8.2f}x")
         if cluster_start is not None:
-            out.append(f"(warm: `ray start --head --num-cpus 4 --include-dashboard=false` once, "
-                       f"{cluster_start:.1f} s, before the runs; x > 1 means uer_ray is faster)")
+            out.append(f"(warm: attached to a `ray start --head --num-cpus 4 --include-dashboard=false` "
+                       f"cluster started before the run ({cluster_start:.1f} s, not counted) and "
+                       "stopped after it; x > 1 means uer_ray is faster)")
         out.append("")
     if any(r["part"] == "finetune" for r in rows):
         out.append(f"fine-tuning bert-tiny from random weights on book_review "
@@ -309,12 +311,8 @@ def main() -> int:
     parts = set(args.parts.split(","))
     bench = Bench(args, uer_py)
     args.out.mkdir(parents=True, exist_ok=True)
-    cluster, cluster_start = None, None
+    starts: list[float] = []
     try:
-        if "pretrain" in parts:
-            cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
-            cluster_start = cluster.start()
-            time.sleep(3)  # the head's own processes settle before anything is timed
         for r in range(args.rounds):
             tools = ["UER-py", "uer_ray"] if r % 2 == 0 else ["uer_ray", "UER-py"]
             print(f"round {r + 1}/{args.rounds} ({' first, '.join(tools)} second)", flush=True)
@@ -329,16 +327,21 @@ def main() -> int:
                             bench.pretrain_uer(model, r)
                         else:
                             bench.pretrain_ours(model, r, "cold", None)
-                            bench.pretrain_ours(model, r, "warm", cluster)
+                            # the cluster lives only around the warm run: its idle daemons
+                            # would slow every other run beside it
+                            cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
+                            try:
+                                starts.append(cluster.start())
+                                time.sleep(3)  # its own processes settle before the run
+                                bench.pretrain_ours(model, r, "warm", cluster)
+                            finally:
+                                cluster.stop()
             if "finetune" in parts:
                 for tool in tools:
                     bench.finetune(tool, r)
     except KeyboardInterrupt:
         print("interrupted: the table covers the runs that finished", file=sys.stderr)
-    finally:
-        if cluster is not None:
-            cluster.stop()
-    text = summarise(bench.rows, args, cluster_start)
+    text = summarise(bench.rows, args, statistics.median(starts) if starts else None)
     print("\n" + text)
     args.txt.parent.mkdir(parents=True, exist_ok=True)
     args.txt.write_text(text + "\n", encoding="utf-8")
