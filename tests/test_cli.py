@@ -34,6 +34,13 @@ def test_short_commands_load_neither_torch_nor_ray():
             assert out.stdout.strip() == "[]", (argv, out.stdout, out.stderr[-2000:])
 
 
+def test_a_misspelt_address_is_one_line():
+    out = subprocess.run([sys.executable, "-c", "from uer_ray.cluster import ensure_ray; ensure_ray('lcoal')"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "could not start or reach the Ray cluster at lcoal: Invalid address format" in out.stderr
+
+
 def test_sigterm_unwinds_like_ctrl_c(monkeypatch, capsys):
     """A terminated command runs its cleanup (finally blocks, Ray shutdown) and exits 130."""
     import os

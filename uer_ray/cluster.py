@@ -45,7 +45,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, quiet: b
     kwargs: dict = {"logging_level": logging.WARNING if quiet else logging.INFO}
     try:
         _init(ray, address, num_cpus, kwargs)
-    except (ConnectionError, TimeoutError, RuntimeError) as e:
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:  # ValueError: a malformed address
         raise RayStartError(address, e) from e
     except Exception as e:  # Ray raises a bare Exception when its node times out at start-up
         if "timed out" not in str(e):

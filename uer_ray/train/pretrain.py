@@ -175,8 +175,9 @@ def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     return estimate <= CACHE_AUTO_BYTES
 
 
-def _new_run(o: PretrainOptions) -> dict:
-    """Create the output folder of a fresh run; returns run.json's content."""
+def _taken(o: PretrainOptions) -> bool:
+    """Whether ``--out`` (or the storage) already holds a run; without ``--overwrite`` that is
+    a one-line error, raised before Ray starts."""
     out = Path(o.out)
     stored = driver.has_run(out, o.run_name, o.storage)
     if (out / "run.json").exists() or stored:
@@ -187,6 +188,14 @@ def _new_run(o: PretrainOptions) -> dict:
                 f"{where} already holds a pre-training run: pass --resume to continue it, "
                 "--overwrite to start over, or choose another --out (or --storage)"
             )
+        return True
+    return False
+
+
+def _new_run(o: PretrainOptions) -> dict:
+    """Create the output folder of a fresh run; returns run.json's content."""
+    out = Path(o.out)
+    if _taken(o):
         driver.clear_run(out, o.run_name, o.storage)
         for name in ("metrics.jsonl", "metrics.json", "final", "wandb"):
             p = out / name
@@ -338,9 +347,11 @@ def pretrain(
     check_targets(model_config, info)
     check_word_masking(o.masking, model_config, info)
     parameters = check_buildable(model_config)  # every config error here, before Ray starts
-    run = run or _new_run(o)
+    if run is None:
+        _taken(o)  # a taken --out is refused at once, not after Ray's start
     started = time.time()
-    ensure_ray(o.address)
+    ensure_ray(o.address)  # before the run folder: a cluster that cannot be reached leaves none
+    run = run or _new_run(o)
     quiet_data_progress()  # also when Ray was started by someone else (a search trial)
     from uer_ray.tracking import describe_model
     from uer_ray.train.runlog import DriverLog, wandb_settings
