@@ -3,9 +3,9 @@
 Where the cluster comes from, in order: ``--address`` (or ``address=``), ``RAY_ADDRESS``, a
 cluster started on this machine with ``ray start`` (the one ``ray.init()`` would join), and
 otherwise a cluster embedded in this process that ends with it. Joining a running cluster
-skips Ray's start-up, and its idle worker processes are reused: ``ray start --head
---num-cpus 4 --include-dashboard=false`` once, and every command after it attaches (docs/cluster.md §9,
-"Start-up"). ``--address local`` (or ``UER_RAY_ATTACH=0``) always embeds a fresh cluster.
+skips Ray's own start and stop (its worker processes still belong to each command's job):
+``ray start --head --num-cpus 4 --include-dashboard=false`` once, and every command after it
+attaches (docs/cluster.md §9, "Start-up"). ``--address local`` (or ``UER_RAY_ATTACH=0``) always embeds a fresh cluster.
 
 On a small machine Ray Train workers and Ray Data read tasks starve each other (two 1-CPU workers
 on a 2-CPU box leave nothing for reads and the run hangs). The embedded cluster therefore
@@ -63,7 +63,8 @@ ADDRESS_HELP = ("Ray cluster to attach to (default: RAY_ADDRESS, else a cluster 
 def running_local_cluster() -> str | None:
     """The address of the cluster the last ``ray start`` on this machine started, while its
     GCS is still running (Ray's own lookup: the ``ray_current_cluster`` file under Ray's temp
-    folder); None when there is none or ``UER_RAY_ATTACH=0``."""
+    folder); None when there is none or ``UER_RAY_ATTACH=0``. Finding one switches this
+    process to token authentication and says, on stderr, that the command attaches."""
     if os.environ.get(ATTACH_ENV, "1").strip().lower() in ("0", "no", "false", "never"):
         return None
     from ray._private.services import find_bootstrap_address, find_gcs_addresses

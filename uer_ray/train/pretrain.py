@@ -192,10 +192,11 @@ def _taken(o: PretrainOptions) -> bool:
     return False
 
 
-def _new_run(o: PretrainOptions) -> dict:
-    """Create the output folder of a fresh run; returns run.json's content."""
+def _new_run(o: PretrainOptions, taken: bool) -> dict:
+    """Create the output folder of a fresh run (clearing the old one when ``taken``, which
+    ``_taken`` found and allowed); returns run.json's content."""
     out = Path(o.out)
-    if _taken(o):
+    if taken:
         driver.clear_run(out, o.run_name, o.storage)
         for name in ("metrics.jsonl", "metrics.json", "final", "wandb"):
             p = out / name
@@ -347,11 +348,10 @@ def pretrain(
     check_targets(model_config, info)
     check_word_masking(o.masking, model_config, info)
     parameters = check_buildable(model_config)  # every config error here, before Ray starts
-    if run is None:
-        _taken(o)  # a taken --out is refused at once, not after Ray's start
+    taken = run is None and _taken(o)  # a taken --out is refused at once, not after Ray's start
     started = time.time()
     ensure_ray(o.address)  # before the run folder: a cluster that cannot be reached leaves none
-    run = run or _new_run(o)
+    run = run or _new_run(o, taken)
     quiet_data_progress()  # also when Ray was started by someone else (a search trial)
     from uer_ray.tracking import describe_model
     from uer_ray.train.runlog import DriverLog, wandb_settings

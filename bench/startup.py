@@ -1,0 +1,131 @@
+"""Where the seconds of a short ``pretrain`` go: one command's timeline, on its own embedded Ray
+cluster (cold) and attached to a ``ray start`` cluster started beforehand (warm).
+
+    .venv/bin/python bench/startup.py [--data SHARDS] [--steps 100] [--model bert-tiny]
+
+Each run is a fresh Python process (imports counted). The marks come from the driver (imports,
+connecting to Ray, ``fit`` called and returned) and from the training worker (the end of steps
+1, 2 and the last, through ``pretrain``'s ``on_step`` hook; same machine, same clock). Without
+``--data``, shards of the bundled CLUE sample are made first (not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MARKS = ("uer_ray imported", "Ray connected", "fit called", "step 1 done", "step 2 done",
+         "last step done", "fit returned")
+
+
+def child(args) -> None:
+    t0 = float(os.environ["STARTUP_T0"])
+    marks: dict[str, float] = {}
+
+    def mark(name: str) -> None:
+        marks[name] = time.time() - t0
+
+    sys.path.insert(0, str(REPO))
+    import uer_ray
+    import uer_ray.cluster
+    from uer_ray.train import pretrain as P
+
+    mark("uer_ray imported")
+    connect, fit = uer_ray.cluster.ensure_ray, P.driver.fit
+
+    def ensure_ray(*a, **k):
+        result = connect(*a, **k)
+        mark("Ray connected")
+        return result
+
+    def timed_fit(*a, **k):
+        mark("fit called")
+        result = fit(*a, **k)
+        mark("fit returned")
+        return result
+
+    uer_ray.cluster.ensure_ray, P.driver.fit = ensure_ray, timed_fit
+    stamps = Path(args.out) / "steps"
+    stamps.mkdir(parents=True, exist_ok=True)
+    last = args.steps
+
+    def on_step(rank, step, folder=str(stamps), last=last):
+        if step in (1, 2, last):
+            Path(folder, str(step)).write_text(repr(time.time()))
+
+    uer_ray.pretrain(uer_ray.PretrainOptions(
+        model=args.model, data=str(args.data), out=str(Path(args.out) / "run"), steps=args.steps,
+        overwrite=True, progress=False, wandb_mode="disabled", log_every=10), on_step=on_step)
+    for step, name in ((1, "step 1 done"), (2, "step 2 done"), (last, "last step done")):
+        marks[name] = float((stamps / str(step)).read_text()) - t0
+    print("MARKS " + json.dumps(marks), flush=True)
+
+
+def run_child(args, out: Path, env: dict) -> dict:
+    env = {**env, "STARTUP_T0": repr(time.time()), "WANDB_MODE": "disabled"}
+    proc = subprocess.run([sys.executable, __file__, "--child", "--data", str(args.data),
+                           "--steps", str(args.steps), "--model", args.model, "--out", str(out)],
+                          env=env, capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("MARKS ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"the timed run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[len("MARKS "):])
+
+
+def make_shards(folder: Path) -> Path:
+    sample = REPO / "uer_ray" / "samples" / "book_review" / "corpus.txt"
+    vocab = folder / "vocab.txt"
+    for argv in (["vocab", "--corpus", sample, "--tokenizer", "char", "--size", "6000", "--out", vocab],
+                 ["preprocess", "--corpus", sample, "--processor", "bert", "--tokenizer", "char",
+                  "--vocab", vocab, "--seq-length", "128", "--no-progress", "--address", "local",
+                  "--out", folder / "shards"]):
+        subprocess.run([sys.executable, "run.py", *map(str, argv)], cwd=REPO, check=True,
+                       capture_output=True)
+    return folder / "shards"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="bert shards (default: made from the bundled sample)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--model", default="bert-tiny")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from uer_py import LocalCluster
+
+    work = Path(tempfile.mkdtemp(prefix="uer-startup-"))
+    args.data = (args.data or make_shards(work)).absolute()
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+    cold = run_child(args, work / "cold", {**env, "UER_RAY_ATTACH": "0"})
+    cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
+    try:
+        cluster.start()
+        time.sleep(3)  # the head's own processes settle first
+        warm = run_child(args, work / "warm", {k: v for k, v in cluster.env.items()
+                                               if k != "UER_RAY_ATTACH"})
+    finally:
+        cluster.stop()
+    print(f"{args.model}, {args.steps} steps, batch 32: seconds since the command started")
+    print(f"{'mark':18} {'cold':>7} {'warm':>7}")
+    for name in MARKS:
+        print(f"{name:18} {cold[name]:7.2f} {warm[name]:7.2f}")
+    for label, a, b in (("fit -> step 1", "fit called", "step 1 done"),
+                        ("steps 2 -> last", "step 2 done", "last step done"),
+                        ("last step -> end", "last step done", "fit returned")):
+        print(f"{label:18} {cold[b] - cold[a]:7.2f} {warm[b] - warm[a]:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
