@@ -131,3 +131,28 @@ def test_subword_vectors_come_from_the_spelling(tmp_path):
     assert torch.equal(load_model(tmp_path / "c").embedding.part("subword").spellings, part.spellings)
     with pytest.raises(ValueError, match="3 tokens for a vocabulary of 40"):
         model.set_vocabulary(["a", "b", "c"])
+
+
+def test_meta_builds_skip_initialisation_and_keep_every_shape():
+    """``on_meta`` (the driver's checks before Ray starts) builds the same parameters as a plain
+    meta-device build, all on meta, without the meta kernels of weight initialisation, which
+    import torch._dynamo (over a second) for values that a meta tensor does not hold."""
+    import subprocess
+    import sys
+
+    from uer_ray.models import build_model, load_preset, on_meta
+
+    for preset in ("bert-tiny", "gpt2-small", "t5-tiny", "bart-tiny", "lstm"):
+        config = load_preset(preset)
+        with on_meta():
+            skipped = build_model(config, vocab_size=300, tgt_vocab_size=200)
+        with torch.device("meta"):
+            plain = build_model(config, vocab_size=300, tgt_vocab_size=200)
+        assert [(n, p.shape) for n, p in skipped.named_parameters()] == \
+            [(n, p.shape) for n, p in plain.named_parameters()]
+        assert all(p.is_meta for p in skipped.parameters())
+    code = ("import sys; from uer_ray.models import build_model, load_preset, on_meta\n"
+            "with on_meta(): build_model(load_preset('bert-base'), vocab_size=21128)\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]

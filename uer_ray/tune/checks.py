@@ -202,7 +202,7 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     import torch
 
     from uer_ray.data import PROCESSORS
-    from uer_ray.models import build_model
+    from uer_ray.models import build_model, on_meta
     from uer_ray.models.builder import check_targets_fit
     from uer_ray.targets import TARGETS
     from uer_ray.tasks import get_task
@@ -214,7 +214,7 @@ def _check_build(space: SearchSpace, enc_name: str, set_name: str, vocab_size: i
     if space.stage2 is None and set_name != NO_STAGE2:
         raise SpaceError(f"{where}: stage-2 targets without a stage2 section")
     try:
-        with torch.device("meta"):
+        with on_meta():
             model = build_model(config)
             # the task's fine-tuning model (text2text: the model must have a decoder)
             get_task(space.task).finetune_model(model, torch.nn.Identity())

@@ -88,10 +88,8 @@ def model_config(recipe: Recipe, run: Run, vocab_size: int) -> dict:
 def check_run(recipe: Recipe, run: Run, vocab_size: int) -> None:
     """The run's model builds on the meta device, its targets suit its encoder, and its
     corpus's processor writes every column its targets read."""
-    import torch
-
     from uer_ray.data import PROCESSORS
-    from uer_ray.models import build_model
+    from uer_ray.models import build_model, on_meta
     from uer_ray.models.builder import check_names, check_targets_fit
     from uer_ray.targets import TARGETS
 
@@ -104,7 +102,7 @@ def check_run(recipe: Recipe, run: Run, vocab_size: int) -> None:
     except UerRayError as e:
         raise RecipeError(f"{where}.model: {e}") from None
     try:
-        with torch.device("meta"):
+        with on_meta():
             build_model(config)
         check_targets_fit(config)
     except UerRayError as e:
