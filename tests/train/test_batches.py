@@ -11,7 +11,7 @@ import pytest
 
 from uer_ray.data import Collator, MaskingConfig
 from uer_ray.errors import UerRayError
-from uer_ray.train.batches import StreamConfig, micro_batches
+from uer_ray.train.batches import ShardAhead, StreamConfig, micro_batches
 from uer_ray.train.state import Position
 
 
@@ -90,3 +90,30 @@ def test_stored_order_without_shuffle_and_too_small_shard():
     assert first == [[1000, 1001, 1002, 1003], [1004, 1005, 1006, 1007], [1000, 1001, 1002, 1003]]
     with pytest.raises(UerRayError, match="no full batch"):
         next(micro_batches(FakeShard(3), Collator(0), Position(), cfg, rank=0))
+
+
+def test_shard_fetched_ahead_gives_the_same_stream_and_its_errors():
+    """``ShardAhead`` reads a cached shard on its thread (once); the stream built from what it
+    read equals the stream that reads the shard itself. A failure on the thread is raised by
+    ``get`` in the training thread."""
+    cfg = StreamConfig(batch_size=8, seed=3, shuffle_buffer=1, cache=True)
+    shard = FakeShard(50)
+    got_shard, rows = ShardAhead(cfg, lambda: shard).get()
+    assert got_shard is shard and shard.reads == 1 and len(rows["input_ids"]) == 50
+    ahead = list(itertools.islice(
+        micro_batches(shard, _collator(), Position(), cfg, rank=1, rows=rows), 8))
+    assert shard.reads == 1  # the stream used the rows read ahead
+    plain = _take(FakeShard(50), Position(), 8, cfg)
+    for (e1, n1, a), (e2, n2, b) in zip(ahead, plain, strict=True):
+        assert (e1, n1) == (e2, n2)
+        assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    # a streamed shard is handed over unread
+    streamed = FakeShard(5)
+    assert ShardAhead(StreamConfig(batch_size=8, seed=3), lambda: streamed).get() == (streamed, None)
+    assert streamed.reads == 0
+
+    def broken():
+        raise KeyError("train")
+
+    with pytest.raises(KeyError, match="train"):
+        ShardAhead(cfg, broken).get()

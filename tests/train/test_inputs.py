@@ -86,7 +86,41 @@ def test_cache_estimate_counts_every_token_column():
                                  "tokens": tokens})
 
 
-def _shard_folder(root, tok, lines, segment=None):
+def test_small_corpus_goes_to_ray_data_as_blocks_in_a_seeded_file_order(ray_session, tmp_path):
+    """A corpus that fits in memory is read by the driver, file by file in the seed's order,
+    and handed to Ray Data as blocks: the dataset holds every row of every shard, exactly once,
+    in that order; a large one (or ``--cache-data off``) is left to Ray Data's reader."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from uer_testing import data_file
+
+    from uer_ray.train.inputs import build_dataset
+    from uer_ray.train.pretrain import CACHE_AUTO_BYTES, data_in_memory
+
+    tok = load_shard_info(LEGACY_SHARDS).tokenizer
+    text = data_file("corpora/CLUECorpusSmall_sampled.txt").read_text(encoding="utf-8").split("\n")[:60]
+    root = _shard_folder(tmp_path / "s", tok, text, shards=3)
+    info = load_shard_info(root)
+    opts = PretrainOptions(model="m", data=str(root), out="o", seed=11)
+    assert data_in_memory(opts, info.manifest)
+    assert not data_in_memory(PretrainOptions(model="m", data="d", out="o", cache_data="off"), info.manifest)
+    big = {**info.manifest, "tokens": CACHE_AUTO_BYTES}  # over the limit, even cached per worker
+    assert not data_in_memory(PretrainOptions(model="m", data="d", out="o", cache_data="on"), big)
+
+    files = sorted(root.glob("shard-*.parquet"))
+    order = np.random.default_rng(11).permutation(3)
+    want = [row for i in order for row in pq.read_table(files[i]).column("input_ids").to_pylist()]
+    from ray.data.dataset import MaterializedDataset
+
+    ds, _ = build_dataset(opts, info, in_memory=True)
+    assert isinstance(ds, MaterializedDataset)  # blocks already in the object store: no read tasks
+    assert [list(r) for r in ds.to_pandas()["input_ids"]] == want
+    streamed, _ = build_dataset(opts, info)
+    assert not isinstance(streamed, MaterializedDataset)
+    assert sorted(tuple(r) for r in streamed.to_pandas()["input_ids"]) == sorted(map(tuple, want))
+
+
+def _shard_folder(root, tok, lines, segment=None, shards=1):
     """A one-shard mlm folder as preprocess writes it, made in-process (no Ray)."""
     import numpy as np
     import pyarrow.parquet as pq
@@ -98,11 +132,14 @@ def _shard_folder(root, tok, lines, segment=None):
     proc = PROCESSORS.get("mlm")(tok, ProcessorConfig(seq_length=32, segment=segment))
     table = proc.instances("c.txt", lines, list(range(1, len(lines) + 1)), np.random.default_rng(0), SkipLog())
     root.mkdir(parents=True)
-    pq.write_table(table, root / "shard-00000.parquet")
+    listed = []
+    for k, part in enumerate(np.array_split(np.arange(table.num_rows), shards)):
+        name = f"shard-{k:05d}.parquet"
+        pq.write_table(table.take(part), root / name)
+        listed.append({"file": name, "instances": len(part)})
     tok.save(root / "tokenizer")
     manifest = {"format_version": 1, "processor": "mlm", "columns": proc.written_columns,
-                "seq_length": 32, "tokenizer": tok.describe(), "tokens": 1000,
-                "shards": [{"file": "shard-00000.parquet", "instances": table.num_rows}]}
+                "seq_length": 32, "tokenizer": tok.describe(), "tokens": 1000, "shards": listed}
     (root / MANIFEST).write_text(json.dumps(manifest))
     return root
 

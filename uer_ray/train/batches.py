@@ -15,8 +15,10 @@ the batches it would have seen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,18 +37,57 @@ class StreamConfig:
     """read the shard once and keep it in memory (small corpora)"""
 
 
+class ShardAhead:
+    """The worker's Ray Data shard, fetched on a thread while the model is built.
+
+    ``get_dataset_shard`` has Ray Train's dataset manager start the split coordinator (a new
+    process), and a cached stream then reads the whole shard: seconds that otherwise come after
+    the model and optimiser are built instead of beside them. ``get()`` waits for the thread and
+    returns ``(shard, rows)`` (``rows`` is ``None`` for a streamed shard) or raises its error.
+    ``fetch`` returns the shard (default: ``ray.train.get_dataset_shard("train")``).
+    """
+
+    def __init__(self, cfg: StreamConfig, fetch: Callable[[], Any] | None = None):
+        self._cfg, self._fetch_shard = cfg, fetch or _train_shard
+        self._result: tuple | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fetch, name="uer-ray-shard", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            shard = self._fetch_shard()
+            self._result = (shard, read_rows(shard) if self._cfg.cache else None)
+        except BaseException as e:  # handed to the training thread by get()
+            self._error = e
+
+    def get(self) -> tuple:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def _train_shard():
+    import ray.train
+
+    return ray.train.get_dataset_shard("train")
+
+
 def micro_batches(
-    shard, collator, position: Position, cfg: StreamConfig, rank: int
+    shard, collator, position: Position, cfg: StreamConfig, rank: int,
+    rows: dict[str, np.ndarray] | None = None,
 ) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
     """Yield ``(epoch, batches_in_epoch, batch)`` forever, starting after ``position``.
 
     The first ``position.batches_in_epoch`` batches of ``position.epoch`` are skipped (they
     were trained on before the checkpoint); the collator's step is set so that every batch gets
     the masking it got the first time. ``prefetch_batches=1`` keeps collation on one thread, in
-    order, so that batch ``k`` is always masked with step ``k``.
+    order, so that batch ``k`` is always masked with step ``k``. ``rows``: the cached shard, when
+    it was already read (``ShardAhead``).
     """
     if cfg.cache:
-        yield from _cached_batches(shard, collator, position, cfg, rank)
+        yield from _cached_batches(shard, collator, position, cfg, rank, rows)
         return
     epoch, skip = position.epoch, position.batches_in_epoch
     epoch_start = position.micro_batches - skip
@@ -93,8 +134,8 @@ def read_rows(shard) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def _cached_batches(shard, collator, position: Position, cfg: StreamConfig, rank: int):
-    rows = read_rows(shard)
+def _cached_batches(shard, collator, position: Position, cfg: StreamConfig, rank: int, rows=None):
+    rows = read_rows(shard) if rows is None else rows
     count = len(next(iter(rows.values()))) if rows else 0
     per_epoch = count // cfg.batch_size
     epoch, skip = position.epoch, position.batches_in_epoch

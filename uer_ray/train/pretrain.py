@@ -162,17 +162,28 @@ def _check_options(o: PretrainOptions) -> None:
                                f"got {getattr(o, name)!r}")
 
 
+def _corpus_bytes(manifest: dict) -> float:
+    """The shards' size in memory, estimated from the manifest: every column but the scalar
+    ones is a token list about as long as input_ids, held as int32."""
+    from uer_ray.data.shards import SCALAR_COLUMNS
+
+    token_columns = sum(c not in SCALAR_COLUMNS for c in manifest["columns"])
+    return manifest.get("tokens", 0) * 4 * max(1, token_columns)
+
+
 def cache_data(o: PretrainOptions, manifest: dict) -> bool:
     """Whether workers keep their shard in memory: ``--cache-data``, or for ``auto`` an estimate
     of the shard bytes per worker (token columns as int32) against ``CACHE_AUTO_BYTES``."""
     if o.cache_data != "auto":
         return o.cache_data == "on"
-    from uer_ray.data.shards import SCALAR_COLUMNS
+    return _corpus_bytes(manifest) / o.min_workers <= CACHE_AUTO_BYTES
 
-    # every column but the scalar ones is a token list about as long as input_ids
-    token_columns = sum(c not in SCALAR_COLUMNS for c in manifest["columns"])
-    estimate = manifest.get("tokens", 0) * 4 * max(1, token_columns) / o.min_workers
-    return estimate <= CACHE_AUTO_BYTES
+
+def data_in_memory(o: PretrainOptions, manifest: dict) -> bool:
+    """Whether the driver reads the shards itself and hands them to Ray Data as blocks in the
+    object store (``inputs.build_dataset(in_memory=True)``): when the workers cache their shard
+    and the whole corpus fits in ``CACHE_AUTO_BYTES``. Otherwise Ray Data reads the files."""
+    return cache_data(o, manifest) and _corpus_bytes(manifest) <= CACHE_AUTO_BYTES
 
 
 def _taken(o: PretrainOptions) -> bool:
@@ -357,7 +368,7 @@ def pretrain(
     from uer_ray.train.runlog import DriverLog, wandb_settings
     from uer_ray.train.worker import pretrain_worker
 
-    dataset, data_config = build_dataset(o, info)
+    dataset, data_config = build_dataset(o, info, in_memory=data_in_memory(o, info.manifest))
     wandb = wandb_settings(o, describe_model(model_config), run)
     with DriverLog(Path(o.out) / "metrics.jsonl", wandb=wandb, on_log=on_log,
                    config={**run_meta(o, info, init), **o.wandb_config}) as log:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from uer_ray.train import state as st
-from uer_ray.train.batches import micro_batches
+from uer_ray.train.batches import ShardAhead, micro_batches
 from uer_ray.train.driver import WorkerLink
 from uer_ray.train.optim import build_optimizer, build_scheduler
 from uer_ray.train.reporting import RankZeroLog, Window
@@ -34,6 +34,7 @@ def pretrain_worker(spec: PretrainSpec, link: WorkerLink) -> None:
     restore(spec.plugins)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    data = ShardAhead(spec.stream)  # Ray Data starts while the model is built
     device = _device(spec)
     model, trainer_state = _load_model(spec)
     model.to(device)
@@ -51,16 +52,16 @@ def pretrain_worker(spec: PretrainSpec, link: WorkerLink) -> None:
     pos = pos.resized(world)
     log = RankZeroLog(spec, link, rank, world, pos)
     try:
-        _train(spec, model, net, optimizer, scheduler, pos, log, device, rank, world)
+        _train(spec, model, net, optimizer, scheduler, pos, log, device, rank, world, data)
     finally:
         log.close()
 
 
-def _train(spec: PretrainSpec, model, net, optimizer, scheduler, pos, log, device, rank, world) -> None:
-    import ray.train
-
+def _train(spec: PretrainSpec, model, net, optimizer, scheduler, pos, log, device, rank, world,
+           data: ShardAhead) -> None:
     collator = _collator(spec, rank)
-    batches = micro_batches(ray.train.get_dataset_shard("train"), collator, pos, spec.stream, rank)
+    shard, rows = data.get()
+    batches = micro_batches(shard, collator, pos, spec.stream, rank, rows=rows)
     accum, steps = spec.schedule.grad_accum, spec.schedule.steps
     window = Window()
     autocast = _autocast(spec, device)
