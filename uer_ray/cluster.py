@@ -15,6 +15,8 @@ for Data tasks; on a real cluster Ray's own accounting is used unchanged.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -143,17 +145,47 @@ def _controller_env() -> dict[str, str]:
     return {TRAIN_POLL_ENV: os.environ.get(TRAIN_POLL_ENV, "0.5")}
 
 
+PREEMPTION_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+
+
+def _single_node_env() -> dict[str, str]:
+    """The embedded cluster is this one machine: no node of it can be preempted while the run
+    lives, so Ray Train's preemption watcher (one more actor process per run) is not started.
+    A value the user set is kept."""
+    return {PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0")}
+
+
+# Ray starts worker processes for a new cluster's first driver ahead of its first task. Those
+# of the embedded cluster are never used (its jobs carry a runtime env, and a worker serves
+# only the runtime env it was started with) and cost a second of CPU while Ray starts.
+_EMBEDDED_RAY_ENV = {"RAY_prestart_worker_first_driver": "0"}
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """``values`` set in this process's environment (inherited by the processes Ray starts)
+    unless the user set them, and restored afterwards."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
     if address:
         # the workers of an attached cluster import uer_ray anyway (they run its training
         # loops): the hook quiets their per-report log lines as on the embedded cluster
         ray.init(address=address, runtime_env=_setup_hook_env() or None, **kwargs)
-    else:
-        # The embedded cluster keeps Ray's default token authentication; its start-up notice
-        # about it is not news to a user who ran one command on a laptop.
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
-            logging.ERROR
-        )
+        return
+    # The embedded cluster keeps Ray's default token authentication; its start-up notice
+    # about it is not news to a user who ran one command on a laptop.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
+    with _environ(_EMBEDDED_RAY_ENV):
         ray.init(
             # "local": a new cluster even when `ray start` left one running (Ray would otherwise
             # join that one and refuse num_cpus)
@@ -161,9 +193,43 @@ def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
             num_cpus=num_cpus or local_num_cpus(),
             include_dashboard=False,
             log_to_driver=True,
-            runtime_env={"worker_process_setup_hook": SETUP_HOOK, "env_vars": _controller_env()},
+            runtime_env={"worker_process_setup_hook": SETUP_HOOK,
+                         "env_vars": {**_controller_env(), **_single_node_env()}},
             **kwargs,
         )
+    # registered after Ray's own exit handler, so it runs first
+    atexit.register(_end_autoscaler_monitor)
+
+
+def stop_ray() -> None:
+    """``ray.shutdown()`` for a cluster that ``ensure_ray`` started (it reported True), without
+    the second Ray's shutdown spends on the embedded cluster's autoscaler monitor."""
+    import ray
+
+    _end_autoscaler_monitor()
+    ray.shutdown()
+
+
+def _end_autoscaler_monitor() -> None:
+    """At exit, before Ray stops the embedded cluster: end its autoscaler monitor at once.
+
+    Ray stops the head's processes one by one, the GCS before the monitor, and gives each a
+    SIGTERM and one second before SIGKILL; without its GCS the monitor never exits on SIGTERM,
+    so every command waited that second, after its work was done, for the SIGKILL. The monitor
+    of an embedded cluster has nothing to save (the cluster has one node, its own). Ray's
+    process table is internal: if a Ray release changes it, Ray's own shutdown does the work."""
+    try:
+        import ray
+        from ray._private import ray_constants
+
+        node = ray._private.worker._global_node
+        monitors = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node else []
+    except (ImportError, AttributeError):
+        return
+    for info in monitors:
+        if info.process.poll() is None:
+            info.process.kill()
+            info.process.wait(timeout=5)
 
 
 # Loggers whose messages flood a run on the embedded cluster without telling the user anything:

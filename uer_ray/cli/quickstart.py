@@ -129,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
             timings["predict"] = round(time.perf_counter() - t, 1)
     finally:
         if started:
-            import ray
+            from uer_ray.cluster import stop_ray
 
-            ray.shutdown()
+            stop_ray()
     report = {"quick": args.quick, "seconds": timings,
               "total_seconds": round(time.perf_counter() - total, 1), "rows": rows,
               "winner": record["results"]["winner"], "zoo_entry": entry, "zoo": zoo,

@@ -77,7 +77,7 @@ def train_on_ray(o, p, *, on_epoch) -> tuple[dict, str]:
     import ray
     import torch
 
-    from uer_ray.cluster import ensure_ray
+    from uer_ray.cluster import ensure_ray, stop_ray
     from uer_ray.errors import UerRayError
     from uer_ray.plugins import loaded
     from uer_ray.tasks.batching import lengths_of
@@ -118,4 +118,4 @@ def train_on_ray(o, p, *, on_epoch) -> tuple[dict, str]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if started:
-            ray.shutdown()
+            stop_ray()
