@@ -1,9 +1,7 @@
 #!/usr/bin/env python
 """Entry point: ``python run.py <command> ...`` (same as the ``uer-ray`` console script)."""
 
-import sys
-
-from uer_ray.cli import main
+from uer_ray.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -13,13 +13,31 @@ def test_cli_help_and_unknown_command():
 
 
 SHORT = """
-import contextlib, io, runpy, sys
-sys.argv = ["run.py", *sys.argv[1:]]
-with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), \\
-        contextlib.redirect_stderr(io.StringIO()):
-    runpy.run_path("run.py", run_name="__main__")
+import contextlib, io, sys
+from uer_ray.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    main(sys.argv[1:])
 print(sorted(m for m in ("torch", "ray") if m in sys.modules))
 """
+
+
+def test_the_command_line_exits_quickly_and_completely():
+    """``console`` (run.py, the uer-ray script) skips only Python's teardown: exit handlers run,
+    threads that are not daemons finish, buffered output is written, the status is main's."""
+    import os
+
+    code = """
+import atexit, threading, time
+from uer_ray.cli import console
+atexit.register(lambda: print("handler ran"))
+threading.Thread(target=lambda: (time.sleep(0.3), print("thread done"))).start()
+print("before")
+console(["pretrian"])
+"""
+    env = {**os.environ, "PYTHONUNBUFFERED": ""}  # stdout to a pipe is block-buffered
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "unknown command 'pretrian'" in out.stderr
+    assert out.stdout.split() == ["before", "thread", "done", "handler", "ran"]
 
 
 def test_short_commands_load_neither_torch_nor_ray():
