@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,15 +69,29 @@ def child(args) -> None:
     print("MARKS " + json.dumps(marks), flush=True)
 
 
+def cpu_seconds() -> float | None:
+    """CPU time used by the whole machine so far (user + system, all cores; Linux only)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system = (int(x) for x in fields[:3])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(args, out: Path, env: dict) -> dict:
     env = {**env, "STARTUP_T0": repr(time.time()), "WANDB_MODE": "disabled"}
+    cpu = cpu_seconds()
     proc = subprocess.run([sys.executable, __file__, "--child", "--data", str(args.data),
                            "--steps", str(args.steps), "--model", args.model, "--out", str(out)],
                           env=env, capture_output=True, text=True)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("MARKS ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"the timed run failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("MARKS "):])
+    marks = json.loads(line[len("MARKS "):])
+    if cpu is not None:
+        marks["cpu"] = cpu_seconds() - cpu
+    return marks
 
 
 def make_shards(folder: Path) -> Path:
@@ -97,6 +112,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--model", default="bert-tiny")
     p.add_argument("--out", type=Path)
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -108,23 +124,32 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="uer-startup-"))
     args.data = (args.data or make_shards(work)).absolute()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
-    cold = run_child(args, work / "cold", {**env, "UER_RAY_ATTACH": "0"})
-    cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
-    try:
-        cluster.start()
-        time.sleep(3)  # the head's own processes settle first
-        warm = run_child(args, work / "warm", {k: v for k, v in cluster.env.items()
-                                               if k != "UER_RAY_ATTACH"})
-    finally:
-        cluster.stop()
-    print(f"{args.model}, {args.steps} steps, batch 32: seconds since the command started")
-    print(f"{'mark':18} {'cold':>7} {'warm':>7}")
+    runs: dict[str, list[dict]] = {"cold": [], "warm 1st": [], "warm 2nd": []}
+    for r in range(args.rounds):
+        runs["cold"].append(run_child(args, work / f"cold{r}", {**env, "UER_RAY_ATTACH": "0"}))
+        cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
+        try:
+            cluster.start()
+            time.sleep(3)  # the head's own processes settle first
+            attach = {k: v for k, v in cluster.env.items() if k != "UER_RAY_ATTACH"}
+            # the first command on a fresh `ray start` cluster, then the next one on it
+            runs["warm 1st"].append(run_child(args, work / f"warm{r}a", attach))
+            runs["warm 2nd"].append(run_child(args, work / f"warm{r}b", attach))
+        finally:
+            cluster.stop()
+    print(f"{args.model}, {args.steps} steps, batch 32: seconds since the command started "
+          f"(median of {args.rounds} round(s); warm: attached to a `ray start` cluster, its first "
+          "and its second command)")
+    med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
+    print(f"{'mark':18}" + "".join(f" {k:>9}" for k in med))
     for name in MARKS:
-        print(f"{name:18} {cold[name]:7.2f} {warm[name]:7.2f}")
+        print(f"{name:18}" + "".join(f" {m[name]:9.2f}" for m in med.values()))
     for label, a, b in (("fit -> step 1", "fit called", "step 1 done"),
                         ("steps 2 -> last", "step 2 done", "last step done"),
                         ("last step -> end", "last step done", "fit returned")):
-        print(f"{label:18} {cold[b] - cold[a]:7.2f} {warm[b] - warm[a]:7.2f}")
+        print(f"{label:18}" + "".join(f" {m[b] - m[a]:9.2f}" for m in med.values()))
+    if all("cpu" in m for m in med.values()):
+        print(f"{'CPU s, all procs':18}" + "".join(f" {m['cpu']:9.2f}" for m in med.values()))
 
 
 if __name__ == "__main__":
