@@ -5,8 +5,10 @@ cluster (cold) and attached to a ``ray start`` cluster started beforehand (warm)
 
 Each run is a fresh Python process (imports counted). The marks come from the driver (imports,
 connecting to Ray, ``fit`` called and returned) and from the training worker (the end of steps
-1, 2 and the last, through ``pretrain``'s ``on_step`` hook; same machine, same clock). Without
-``--data``, shards of the bundled CLUE sample are made first (not timed).
+1, 2 and the last, through ``pretrain``'s ``on_step`` hook; same machine, same clock); ``exited``
+is when the process ended, the way ``run.py`` ends a command. Each round also times a bare
+``ray.init`` of an embedded cluster in a process of its own. Without ``--data``, shards of the
+bundled CLUE sample are made first (not timed).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MARKS = ("uer_ray imported", "Ray connected", "fit called", "step 1 done", "step 2 done",
-         "last step done", "fit returned")
+         "last step done", "fit returned", "exited")
 
 
 def child(args) -> None:
@@ -67,6 +69,27 @@ def child(args) -> None:
     for step, name in ((1, "step 1 done"), (2, "step 2 done"), (last, "last step done")):
         marks[name] = float((stamps / str(step)).read_text()) - t0
     print("MARKS " + json.dumps(marks), flush=True)
+    from uer_ray.cli import exit_quickly
+
+    exit_quickly(0)  # as run.py ends a command
+
+
+def bare_init() -> None:
+    """Ray's own start, alone: ``ray.init`` of an embedded cluster as uer_ray starts it, minus
+    uer_ray's runtime env."""
+    import ray
+
+    start = time.perf_counter()
+    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="ERROR")
+    print(f"INIT {time.perf_counter() - start:.3f}", flush=True)
+
+
+def time_bare_init() -> float:
+    proc = subprocess.run([sys.executable, __file__, "--bare-init"], capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("INIT ")), None)
+    if line is None:
+        raise SystemExit(f"ray.init failed:\n{proc.stderr[-3000:]}")
+    return float(line.split()[1])
 
 
 def cpu_seconds() -> float | None:
@@ -89,6 +112,7 @@ def run_child(args, out: Path, env: dict) -> dict:
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"the timed run failed:\n{proc.stderr[-3000:]}")
     marks = json.loads(line[len("MARKS "):])
+    marks["exited"] = time.time() - float(env["STARTUP_T0"])
     if cpu is not None:
         marks["cpu"] = cpu_seconds() - cpu
     return marks
@@ -114,9 +138,13 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--bare-init", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
+        return
+    if args.bare_init:
+        bare_init()
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from uer_py import LocalCluster
@@ -125,7 +153,9 @@ def main() -> None:
     args.data = (args.data or make_shards(work)).absolute()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
     runs: dict[str, list[dict]] = {"cold": [], "warm 1st": [], "warm 2nd": []}
+    inits = []
     for r in range(args.rounds):
+        inits.append(time_bare_init())
         runs["cold"].append(run_child(args, work / f"cold{r}", {**env, "UER_RAY_ATTACH": "0"}))
         cluster = LocalCluster(num_cpus=max(4, 2 * (os.cpu_count() or 1)))
         try:
@@ -146,10 +176,13 @@ def main() -> None:
         print(f"{name:18}" + "".join(f" {m[name]:9.2f}" for m in med.values()))
     for label, a, b in (("fit -> step 1", "fit called", "step 1 done"),
                         ("steps 2 -> last", "step 2 done", "last step done"),
-                        ("last step -> end", "last step done", "fit returned")):
+                        ("last step -> end", "last step done", "fit returned"),
+                        ("fit returned -> exit", "fit returned", "exited")):
         print(f"{label:18}" + "".join(f" {m[b] - m[a]:9.2f}" for m in med.values()))
     if all("cpu" in m for m in med.values()):
         print(f"{'CPU s, all procs':18}" + "".join(f" {m['cpu']:9.2f}" for m in med.values()))
+    print(f"bare ray.init of an embedded cluster (a process of its own, no uer_ray): "
+          f"{statistics.median(inits):.2f} s (median; {min(inits):.2f}-{max(inits):.2f})")
 
 
 if __name__ == "__main__":

@@ -197,7 +197,8 @@ def _init(ray, address: str | None, num_cpus: int | None, kwargs: dict) -> None:
                          "env_vars": {**_controller_env(), **_single_node_env()}},
             **kwargs,
         )
-    # registered after Ray's own exit handler, so it runs first
+    # registered (once) after Ray's own exit handler, so it runs first
+    atexit.unregister(_end_autoscaler_monitor)
     atexit.register(_end_autoscaler_monitor)
 
 

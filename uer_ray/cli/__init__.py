@@ -108,20 +108,24 @@ def _terminate_as_interrupt():
 
 
 def console(argv: list[str] | None = None) -> None:
-    """The command line's entry point (``run.py`` and the ``uer-ray`` script): ``main``, then a
-    quick exit with its status.
+    """The command line's entry point (``run.py`` and the ``uer-ray`` script): ``main``, then
+    ``exit_quickly`` with its status."""
+    exit_quickly(main(argv))
 
-    After a command that imported torch, Ray and pyarrow (about 2,700 modules), Python's own
-    teardown (module clean-up, C++ destructors) took 0.7 s after the work was done and the
-    result was printed. Here everything a normal exit does for the command still happens
-    (atexit handlers: Ray's shutdown, W&B, logging; threads that are not daemons are joined;
-    stdout and stderr flushed); only the interpreter's teardown is skipped, with ``os._exit``.
+
+def exit_quickly(code: int) -> None:
+    """End the process with ``code`` the way a normal exit would, minus Python's teardown.
+
+    After a command that imported torch, Ray and pyarrow (about 2,700 modules), the teardown
+    (module clean-up, C++ destructors) took 0.7 s after the work was done and the result was
+    printed. Everything else a normal exit does still happens, in the same order: threads that
+    are not daemons are joined, atexit handlers run (Ray's shutdown, W&B, logging), stdout and
+    stderr are flushed; then ``os._exit``.
     """
     import atexit
     import os
     import threading
 
-    code = main(argv)
     try:
         for thread in threading.enumerate():
             if thread is not threading.main_thread() and not thread.daemon:

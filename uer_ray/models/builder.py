@@ -228,10 +228,11 @@ def build_model(config: dict | ModelConfig, *, vocab_size: int | None = None,
     return Model(config, embedding, encoder, targets)
 
 
-# Weight-initialising in-place ops (``nn.init`` and the tensor methods it calls).
+# Weight-initialising in-place ops: ``nn.init``'s functions and the tensor fills they call. Ops
+# that take another tensor (``copy_``, ``add_``) still run, so their shape checks still hold.
 _INIT_OPS = frozenset({"normal_", "uniform_", "trunc_normal_", "xavier_uniform_", "xavier_normal_",
                        "kaiming_uniform_", "kaiming_normal_", "constant_", "ones_", "zeros_",
-                       "fill_", "zero_", "erfinv_", "clamp_", "mul_", "add_", "copy_"})
+                       "fill_", "zero_"})
 
 
 class _SkipMetaInit(TorchFunctionMode):

@@ -246,9 +246,10 @@ def start_train_helpers() -> None:
         from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
             get_or_create_autoscaling_coordinator,
         )
-    except ImportError:
+
+        get_or_create_autoscaling_coordinator()
+    except (ImportError, AttributeError, TypeError):  # moved or changed: Train creates it
         return
-    get_or_create_autoscaling_coordinator()
 
 
 def _scaling(workers: WorkerSpec, resources: dict[str, float]):
