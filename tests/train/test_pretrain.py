@@ -73,7 +73,10 @@ def slow_steps(pid_dir: Path, seconds: float):
 
     def hook(rank: int, step: int) -> None:
         pid_dir.mkdir(parents=True, exist_ok=True)
-        (pid_dir / f"rank{rank}.pid").write_text(str(os.getpid()))
+        # written whole, then renamed: a reader never sees the file empty (mid-write)
+        tmp = pid_dir / f"rank{rank}.{os.getpid()}.tmp"
+        tmp.write_text(str(os.getpid()))
+        os.replace(tmp, pid_dir / f"rank{rank}.pid")
         time.sleep(seconds)
 
     return hook
@@ -136,7 +139,9 @@ from uer_ray.train.pretrain import PretrainOptions, pretrain
 def slow(rank, step):  # note the worker's PID (the test stops leftovers by it), then dawdle
     pids = Path(sys.argv[2])
     pids.mkdir(parents=True, exist_ok=True)
-    (pids / f"rank{rank}.pid").write_text(str(os.getpid()))
+    tmp = pids / f"rank{rank}.{os.getpid()}.tmp"  # written whole, then renamed
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, pids / f"rank{rank}.pid")
     time.sleep(0.3)
 
 pretrain(PretrainOptions.from_dict(json.loads(sys.argv[1])), on_step=slow)
@@ -188,11 +193,14 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
     killed = {}
 
     def kill_rank1():
-        _wait_for(run_folder(out, RUN_NAME) / "checkpoint_00000008", 240)
-        time.sleep(0.8)
-        pid = int((pid_dir / "rank1.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        killed["pid"] = pid
+        try:
+            _wait_for(run_folder(out, RUN_NAME) / "checkpoint_00000008", 240)
+            time.sleep(0.8)
+            pid = int((pid_dir / "rank1.pid").read_text())
+            os.kill(pid, signal.SIGKILL)
+            killed["pid"] = pid
+        except BaseException as e:  # the assertion below names it
+            killed["error"] = repr(e)
 
     killer = threading.Thread(target=kill_rank1, daemon=True)
     killer.start()
@@ -213,7 +221,7 @@ def test_killed_worker_restarts_from_checkpoint(ray_session, bert_shards, tiny_b
     finally:
         killer.join(timeout=5)
         _kill_leftovers(pid_dir)
-    assert "pid" in killed and not _alive(killed["pid"])
+    assert "pid" in killed and not _alive(killed["pid"]), killed
     assert int((pid_dir / "rank1.pid").read_text()) != killed["pid"]  # a new worker took over
     assert _steps(out) == [4, 8, 12, 16, 20]  # no gap, no step twice
     assert summary["results"]["steps"] == 20
