@@ -1,14 +1,15 @@
 """Where the seconds of a short ``pretrain`` go: one command's timeline, on its own embedded Ray
 cluster (cold) and attached to a ``ray start`` cluster started beforehand (warm).
 
-    .venv/bin/python bench/startup.py [--data SHARDS] [--steps 100] [--model bert-tiny]
+    .venv/bin/python bench/startup.py [--data SHARDS] [--steps 100] [--model bert-tiny] [--rounds 1] [--out DIR]
 
 Each run is a fresh Python process (imports counted). The marks come from the driver (imports,
 connecting to Ray, ``fit`` called and returned) and from the training worker (the end of steps
 1, 2 and the last, through ``pretrain``'s ``on_step`` hook; same machine, same clock); ``exited``
 is when the process ended, the way ``run.py`` ends a command. Each round also times a bare
 ``ray.init`` of an embedded cluster in a process of its own. Without ``--data``, shards of the
-bundled CLUE sample are made first (not timed).
+bundled CLUE sample are made first (not timed). The runs' folders go to ``--out`` (kept), or
+to a temporary folder removed at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,26 +132,7 @@ def make_shards(folder: Path) -> Path:
     return folder / "shards"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, help="bert shards (default: made from the bundled sample)")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--model", default="bert-tiny")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--bare-init", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.child:
-        child(args)
-        return
-    if args.bare_init:
-        bare_init()
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from uer_py import LocalCluster
-
-    work = Path(tempfile.mkdtemp(prefix="uer-startup-"))
+def measure(args, work: Path, LocalCluster) -> None:
     args.data = (args.data or make_shards(work)).absolute()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
     runs: dict[str, list[dict]] = {"cold": [], "warm 1st": [], "warm 2nd": []}
@@ -171,18 +154,46 @@ def main() -> None:
           f"(median of {args.rounds} round(s); warm: attached to a `ray start` cluster, its first "
           "and its second command)")
     med = {k: {m: statistics.median(x[m] for x in v) for m in v[0]} for k, v in runs.items()}
-    print(f"{'mark':18}" + "".join(f" {k:>9}" for k in med))
+    print(f"{'mark':20}" + "".join(f" {k:>9}" for k in med))
     for name in MARKS:
-        print(f"{name:18}" + "".join(f" {m[name]:9.2f}" for m in med.values()))
+        print(f"{name:20}" + "".join(f" {m[name]:9.2f}" for m in med.values()))
     for label, a, b in (("fit -> step 1", "fit called", "step 1 done"),
                         ("steps 2 -> last", "step 2 done", "last step done"),
                         ("last step -> end", "last step done", "fit returned"),
                         ("fit returned -> exit", "fit returned", "exited")):
-        print(f"{label:18}" + "".join(f" {m[b] - m[a]:9.2f}" for m in med.values()))
+        print(f"{label:20}" + "".join(f" {m[b] - m[a]:9.2f}" for m in med.values()))
     if all("cpu" in m for m in med.values()):
-        print(f"{'CPU s, all procs':18}" + "".join(f" {m['cpu']:9.2f}" for m in med.values()))
+        print(f"{'CPU s, all procs':20}" + "".join(f" {m['cpu']:9.2f}" for m in med.values()))
     print(f"bare ray.init of an embedded cluster (a process of its own, no uer_ray): "
           f"{statistics.median(inits):.2f} s (median; {min(inits):.2f}-{max(inits):.2f})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, help="bert shards (default: made from the bundled sample)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--model", default="bert-tiny")
+    p.add_argument("--out", type=Path, help="folder for the runs (default: a temporary one, removed)")
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--bare-init", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.bare_init:
+        bare_init()
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from uer_py import LocalCluster
+
+    work = args.out.absolute() if args.out else Path(tempfile.mkdtemp(prefix="uer-startup-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        measure(args, work, LocalCluster)
+    finally:
+        if args.out is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def test_small_corpus_goes_to_ray_data_as_blocks_in_a_seeded_file_order(ray_sess
 
 
 def _shard_folder(root, tok, lines, segment=None, shards=1):
-    """A one-shard mlm folder as preprocess writes it, made in-process (no Ray)."""
+    """An mlm folder of ``shards`` shards as preprocess writes it, made in-process (no Ray)."""
     import numpy as np
     import pyarrow.parquet as pq
 
